@@ -1,0 +1,325 @@
+//! # docent-config
+//!
+//! Typed settings for every stage, resolved once at start-up and passed down as plain structs
+//! (no globals). Layers, each overriding the one before: the commented default file shipped in
+//! `assets/default-config.toml` (embedded), the user's `docent.toml`, `DOCENT_<SECTION>_<KEY>`
+//! environment variables, then command-line flags (applied by the binary).
+//!
+//! It also owns where things live: the data directory (index, manifest; `--data-dir`,
+//! `DOCENT_HOME`) and the models directory (`DOCENT_MODELS`; per user, shared by every data
+//! directory). Invalid settings are errors that name the file and the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The commented default configuration, as shipped.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../assets/default-config.toml");
+
+/// File name of the user's configuration inside the data directory.
+pub const CONFIG_FILE: &str = "docent.toml";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub ingest: IngestSettings,
+    pub chunk: ChunkSettings,
+    pub embed: EmbedSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub max_file_mb: u64,
+    pub include_hidden: bool,
+    pub follow_symlinks: bool,
+    pub pdf_timeout_secs: u64,
+    pub pdf_subprocess: bool,
+    pub email_attachments: bool,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkSettings {
+    pub max_tokens: usize,
+    pub overlap: f32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedSettings {
+    pub model: String,
+}
+
+/// A setting that could not be read. Always says which file or variable, and which field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: could not read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("{var}: invalid value {value:?} for `{field}`: {message}")]
+    Env {
+        var: String,
+        field: String,
+        value: String,
+        message: String,
+    },
+    #[error(
+        "no home directory found to keep docent's data in\nhint: pass --data-dir or set DOCENT_HOME"
+    )]
+    NoHome,
+}
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+impl Default for Settings {
+    fn default() -> Self {
+        // The shipped default file is parsed by a test, so this cannot fail in a release.
+        toml::from_str(DEFAULT_CONFIG).unwrap_or_else(|e| panic!("bug: default config: {e}"))
+    }
+}
+
+impl Settings {
+    /// Defaults, then the user file at `path` if it exists, then the environment (`vars`, as from
+    /// `std::env::vars()`).
+    pub fn load(
+        user_file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        let mut value: toml::Table = toml::from_str(DEFAULT_CONFIG).map_err(|e| {
+            ConfigError::Invalid {
+                origin: "built-in defaults".into(),
+                message: e.to_string(),
+            }
+        })?;
+        if let Some(path) = user_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    let user: toml::Table =
+                        toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                            origin: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
+                    merge(&mut value, user);
+                    // Check the user's file on its own terms so errors name it.
+                    Self::from_table(value.clone(), &path.display().to_string())?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(ConfigError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+        }
+        apply_env(&mut value, vars)?;
+        Self::from_table(value, "configuration")
+    }
+
+    fn from_table(table: toml::Table, origin: &str) -> Result<Self> {
+        Settings::deserialize(table).map_err(|e| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message: e.to_string().trim().to_string(),
+        })
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// `DOCENT_<SECTION>_<KEY>=value` overrides `[section] key`. Variables that name no setting
+/// (such as `DOCENT_HOME`) are left alone.
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<()> {
+    let sections: Vec<String> = table.keys().cloned().collect();
+    for (var, raw) in vars {
+        let Some(rest) = var.strip_prefix("DOCENT_") else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        for section in &sections {
+            let Some(key) = rest
+                .strip_prefix(section.as_str())
+                .and_then(|k| k.strip_prefix('_'))
+            else {
+                continue;
+            };
+            let Some(toml::Value::Table(sec)) = table.get_mut(section) else {
+                continue;
+            };
+            let Some(current) = sec.get(key) else {
+                continue;
+            };
+            let field = format!("{section}.{key}");
+            let parsed = parse_like(current, &raw).map_err(|message| ConfigError::Env {
+                var: var.clone(),
+                field: field.clone(),
+                value: raw.clone(),
+                message,
+            })?;
+            sec.insert(key.to_string(), parsed);
+        }
+    }
+    Ok(())
+}
+
+fn parse_like(current: &toml::Value, raw: &str) -> std::result::Result<toml::Value, String> {
+    let raw = raw.trim();
+    Ok(match current {
+        toml::Value::Boolean(_) => match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err("expected true or false".into()),
+        },
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.parse()
+                .map_err(|_| "expected a whole number".to_string())?,
+        ),
+        toml::Value::Float(_) => {
+            toml::Value::Float(raw.parse().map_err(|_| "expected a number".to_string())?)
+        }
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+/// Where docent keeps an index, and where it finds models.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    /// Index, manifest, user config, logs.
+    pub data_dir: PathBuf,
+    /// Installed models, shared by every data directory.
+    pub models_dir: PathBuf,
+}
+
+impl Paths {
+    /// Resolves the data directory (`--data-dir`, else `DOCENT_HOME`, else the OS's per-user data
+    /// directory) and the models directory (`DOCENT_MODELS`, else `<per-user data dir>/models`).
+    pub fn resolve(
+        data_dir_flag: Option<PathBuf>,
+        docent_home: Option<PathBuf>,
+        docent_models: Option<PathBuf>,
+    ) -> Result<Self> {
+        let data_dir = match data_dir_flag.or(docent_home) {
+            Some(d) => d,
+            None => default_data_dir().ok_or(ConfigError::NoHome)?,
+        };
+        let models_dir = match docent_models {
+            Some(d) => d,
+            None => default_models_dir().ok_or(ConfigError::NoHome)?,
+        };
+        Ok(Paths {
+            data_dir,
+            models_dir,
+        })
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.data_dir.join(CONFIG_FILE)
+    }
+}
+
+/// The OS's per-user data directory for docent (`~/.local/share/docent` on Linux,
+/// `~/Library/Application Support/docent` on macOS).
+pub fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "docent").map(|d| d.data_dir().to_path_buf())
+}
+
+/// `<per-user data dir>/models`: one set of models serves every index.
+pub fn default_models_dir() -> Option<PathBuf> {
+    default_data_dir().map(|d| d.join("models"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn shipped_default_parses() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.chunk.max_tokens, 256);
+        assert!((s.chunk.overlap - 0.15).abs() < 1e-6);
+        assert_eq!(s.embed.model, "all-MiniLM-L6-v2");
+    }
+
+    #[test]
+    fn user_file_then_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("docent.toml");
+        std::fs::write(&f, "[chunk]\nmax_tokens = 128\n[ingest]\ninclude_hidden = true\n").unwrap();
+        let s = Settings::load(
+            Some(&f),
+            env(&[("DOCENT_CHUNK_MAX_TOKENS", "200"), ("DOCENT_HOME", "/x")]),
+        )
+        .unwrap();
+        assert_eq!(s.chunk.max_tokens, 200);
+        assert!(s.ingest.include_hidden);
+        assert_eq!(s.ingest.max_file_mb, 64);
+    }
+
+    #[test]
+    fn unknown_field_names_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("docent.toml");
+        std::fs::write(&f, "[chunk]\nmax_tokenz = 128\n").unwrap();
+        let err = Settings::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("docent.toml"), "{err}");
+        assert!(err.contains("max_tokenz"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("docent.toml");
+        std::fs::write(&f, "[ingest]\nmax_file_mb = \"big\"\n").unwrap();
+        let err = Settings::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("max_file_mb"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_value_names_variable() {
+        let err = Settings::load(None, env(&[("DOCENT_INGEST_INCLUDE_HIDDEN", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DOCENT_INGEST_INCLUDE_HIDDEN"), "{err}");
+        assert!(err.contains("ingest.include_hidden"), "{err}");
+    }
+
+    #[test]
+    fn paths_precedence() {
+        let p = Paths::resolve(
+            Some("/flag".into()),
+            Some("/home-env".into()),
+            Some("/models".into()),
+        )
+        .unwrap();
+        assert_eq!(p.data_dir, PathBuf::from("/flag"));
+        assert_eq!(p.models_dir, PathBuf::from("/models"));
+        let p = Paths::resolve(None, Some("/home-env".into()), None).unwrap();
+        assert_eq!(p.data_dir, PathBuf::from("/home-env"));
+    }
+}

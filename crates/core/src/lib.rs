@@ -1,0 +1,22 @@
+//! # docent-core
+//!
+//! The vocabulary every other docent crate speaks: identifiers ([`DocId`], [`ChunkId`],
+//! [`ContentHash`]), the parsed [`Document`] with its [`Block`]s, the located [`Chunk`] with its
+//! [`Span`], and the narrow traits at the seams between pipeline stages ([`TokenCounter`]).
+//!
+//! It owns no I/O and no heavy dependency: parsing, chunking, embedding and storage live in
+//! their own crates and meet only through these types. It refuses anything that would let one
+//! stage depend on another's implementation.
+//!
+//! Privacy: the `Debug` output of types that carry document text prints lengths, never the text.
+
+mod doc;
+mod id;
+mod seam;
+pub mod text;
+
+pub use doc::{
+    Block, BlockKind, Chunk, DocKind, Document, EmailMeta, LineRange, Span, embedding_text,
+};
+pub use id::{ChunkId, ContentHash, DocId};
+pub use seam::{TokenCounter, WhitespaceCounter};

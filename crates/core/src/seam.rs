@@ -1,0 +1,60 @@
+//! Narrow traits at the seams between stages. Real implementations live in leaf crates; tests of
+//! logic use the simple ones here or in `docent-test-support`.
+
+/// Counts tokens the way the embedding model will see a text.
+pub trait TokenCounter: Send + Sync {
+    /// Tokens of `text`, special tokens (such as `[CLS]`/`[SEP]`) included.
+    fn count(&self, text: &str) -> usize;
+
+    /// Tokens a text of one word costs beyond the special tokens: the fixed overhead of any
+    /// input, so counts of pieces can be added up.
+    fn overhead(&self) -> usize {
+        self.count("").min(self.count(" "))
+    }
+
+    /// A short identity of the tokenizer (model id), recorded with what it measured.
+    fn id(&self) -> &str;
+}
+
+/// A counter that treats each whitespace-separated word and each punctuation character as one
+/// token, plus two special tokens. For tests of logic, where the real tokenizer is not the
+/// point.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WhitespaceCounter;
+
+impl TokenCounter for WhitespaceCounter {
+    fn count(&self, text: &str) -> usize {
+        let mut n = 2;
+        let mut in_word = false;
+        for c in text.chars() {
+            if c.is_whitespace() {
+                in_word = false;
+            } else if c.is_ascii_punctuation() {
+                n += 1;
+                in_word = false;
+            } else if !in_word {
+                n += 1;
+                in_word = true;
+            }
+        }
+        n
+    }
+
+    fn id(&self) -> &str {
+        "whitespace"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_counter_counts_words_and_punctuation() {
+        let c = WhitespaceCounter;
+        assert_eq!(c.count(""), 2);
+        assert_eq!(c.overhead(), 2);
+        assert_eq!(c.count("hello, world"), 5);
+        assert_eq!(c.count("  a  b\n c "), 5);
+    }
+}

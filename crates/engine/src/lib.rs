@@ -1,0 +1,1 @@
+//! # docent-engine

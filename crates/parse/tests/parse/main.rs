@@ -1,0 +1,5 @@
+//! Integration tests of docent-parse over the fixtures: one module per format.
+
+mod email;
+mod notes;
+mod pdf;
