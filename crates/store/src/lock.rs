@@ -1,0 +1,95 @@
+//! The single-writer lock of a data directory.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::{Result, StoreError};
+
+/// Held while a process writes to a data directory. The lock is an OS advisory lock on
+/// `<data dir>/write.lock`, released when this value is dropped or the process dies, so a crash
+/// never leaves a stale lock behind. The file holds the holder's pid for error messages.
+#[derive(Debug)]
+pub struct WriteLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl WriteLock {
+    pub const FILE: &'static str = "write.lock";
+
+    /// Takes the lock, or fails at once with [`StoreError::Locked`] naming the holder's pid.
+    pub fn acquire(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(Self::FILE);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim().to_string();
+                return Err(StoreError::Locked {
+                    path,
+                    pid: if pid.is_empty() { "unknown".into() } else { pid },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        file.flush().map_err(io)?;
+        Ok(WriteLock { file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_writer_is_refused_until_first_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = WriteLock::acquire(dir.path()).unwrap();
+        let err = WriteLock::acquire(dir.path()).unwrap_err();
+        match &err {
+            StoreError::Locked { pid, .. } => assert_eq!(pid, &std::process::id().to_string()),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("hint:"));
+        drop(first);
+        WriteLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_leftover_lock_file_is_not_a_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(WriteLock::FILE), "999999").unwrap();
+        WriteLock::acquire(dir.path()).unwrap();
+    }
+}
