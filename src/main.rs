@@ -1,1 +1,87 @@
-fn main() {}
+//! The `docent` binary: command-line glue over the engine. Parses arguments once, resolves
+//! settings once, runs one command, and maps the outcome to an exit code:
+//!
+//! - 0: done, every file indexed or deliberately skipped
+//! - 1: nothing could be done (the error says why, with a `hint:`)
+//! - 2: invalid command line
+//! - 3: done, but some files could not be indexed (listed in the summary)
+//! - 101: a bug (docent crashed; the message asks for a report)
+
+mod cli;
+mod commands;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    if let Command::PdfWorker = command {
+        return Ok(ExitCode::from(docent_parse::pdf::worker_main() as u8));
+    }
+    let ctx = settings::resolve(&cli.global)?;
+    match command {
+        Command::Index(args) => commands::index::run(&ctx, &cli.global, &args),
+        Command::Inspect(args) => commands::inspect::run(&ctx, &args),
+        Command::Files(args) => commands::files::run(&ctx, &args),
+        Command::Config(args) => commands::config::run(&ctx, &args),
+        Command::PdfWorker => unreachable!("handled above"),
+    }
+}
+
+/// Prints an error and its causes; `hint:` lines inside messages are kept on their own lines.
+fn report(err: &anyhow::Error) {
+    let mut msg = format!("error: {err}");
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(&format!("\n  caused by: {c}"));
+        }
+    }
+    eprintln!("{msg}");
+}
+
+/// A panic is a bug: say so plainly, without a backtrace dump, and exit with 101.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Worker threads that contain panics (the PDF extractor) name themselves; leave their
+        // messages to the code that catches them.
+        if std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("docent-pdf"))
+        {
+            return;
+        }
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            default(info);
+            return;
+        }
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: docent crashed{location}; this is a bug.\nhint: please report it with the command you ran; RUST_BACKTRACE=1 shows details"
+        );
+    }));
+}

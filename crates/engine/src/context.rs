@@ -1,0 +1,79 @@
+//! Settings resolved once and the resources built from them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use docent_chunk::ChunkConfig;
+use docent_config::{Paths, Settings};
+use docent_embed::HfTokenCounter;
+use docent_parse::{ParseOptions, PdfIsolation};
+
+use crate::Result;
+
+/// Everything an operation needs to know, resolved once by the caller and passed down.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub paths: Paths,
+    pub settings: Settings,
+    /// The executable that serves `__pdf-worker` (the docent binary itself), used when
+    /// `ingest.pdf_subprocess` is on. `None` extracts PDFs in-process.
+    pub pdf_worker: Option<PathBuf>,
+}
+
+impl Context {
+    pub fn new(paths: Paths, settings: Settings) -> Self {
+        Context {
+            paths,
+            settings,
+            pdf_worker: None,
+        }
+    }
+
+    pub fn parse_options(&self) -> ParseOptions {
+        let i = &self.settings.ingest;
+        ParseOptions {
+            max_file_bytes: i.max_file_mb.saturating_mul(1024 * 1024),
+            pdf_timeout: Duration::from_secs(i.pdf_timeout_secs.max(1)),
+            pdf_isolation: match (&self.pdf_worker, i.pdf_subprocess) {
+                (Some(exe), true) => PdfIsolation::Subprocess { exe: exe.clone() },
+                _ => PdfIsolation::InProcess,
+            },
+            parse_attachments: i.email_attachments,
+        }
+    }
+
+    pub fn chunk_config(&self) -> ChunkConfig {
+        ChunkConfig {
+            max_tokens: self.settings.chunk.max_tokens,
+            overlap: self.settings.chunk.overlap,
+        }
+    }
+
+    /// The embedding model's folder: `embed.model` is a name in the models directory or a path.
+    pub fn embed_model_dir(&self) -> PathBuf {
+        model_dir(&self.paths.models_dir, &self.settings.embed.model)
+    }
+
+    /// The embedding model's tokenizer, which measures chunks.
+    pub fn token_counter(&self) -> Result<HfTokenCounter> {
+        Ok(HfTokenCounter::from_model_dir(&self.embed_model_dir())?)
+    }
+
+    pub fn threads(&self) -> usize {
+        match self.settings.ingest.threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        }
+    }
+}
+
+fn model_dir(models_dir: &Path, model: &str) -> PathBuf {
+    let p = Path::new(model);
+    if p.is_absolute() || model.contains('/') || model.starts_with('.') {
+        p.to_path_buf()
+    } else {
+        models_dir.join(model)
+    }
+}

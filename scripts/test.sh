@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: builds docent and runs every test of the workspace (unit, integration,
+# end-to-end, snapshot). Tests that need model weights find them in the models directory
+# (scripts/fetch-models.sh installs them) and fail loudly when they are absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/docent-target}"
+export INSTA_UPDATE="${INSTA_UPDATE:-no}"
+
+if ! ls "${DOCENT_MODELS:-${XDG_DATA_HOME:-$HOME/.local/share}/docent/models}/all-MiniLM-L6-v2/tokenizer.json" >/dev/null 2>&1 \
+   && [ "$(uname)" != Darwin ]; then
+  echo "models missing: running scripts/fetch-models.sh first" >&2
+  bash scripts/fetch-models.sh --only embed
+fi
+
+if command -v cargo-nextest >/dev/null 2>&1; then
+  # nextest does not run doctests; run them first so nextest's summary is the last word.
+  cargo test --workspace --doc --quiet
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
