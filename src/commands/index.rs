@@ -43,7 +43,9 @@ pub fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow::Resu
         IngestEvent::File { path, outcome } => {
             let shown = display_path(&path.to_string_lossy());
             let line = match outcome {
-                FileOutcome::Indexed { chunks, .. } => format!("indexed   {shown} ({chunks} chunks)"),
+                FileOutcome::Indexed { chunks, .. } => {
+                    format!("indexed   {shown} ({})", plural(*chunks as u64, "chunk"))
+                }
                 FileOutcome::Unchanged => format!("unchanged {shown}"),
                 FileOutcome::Moved { from } => {
                     format!("moved     {shown} (was {})", display_path(from))
@@ -104,9 +106,9 @@ fn print_summary(s: &IngestSummary) {
     }
     println!("{line}");
     println!(
-        "{} chunks in {} documents ({} new); {:.1} s",
-        s.chunks,
-        s.documents,
+        "{} in {} ({} new); {:.1} s",
+        plural(s.chunks, "chunk"),
+        plural(s.documents, "document"),
         s.chunks_indexed,
         s.elapsed_ms as f64 / 1000.0
     );
@@ -141,5 +143,13 @@ fn print_summary(s: &IngestSummary) {
             "{} file(s) could not be indexed; fix them and run `docent index` again",
             s.errors()
         );
+    }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }

@@ -56,7 +56,7 @@ fn fixtures_index_with_the_right_outcomes_and_second_run_is_unchanged() {
     let skipped = s["files_skipped"].as_array().unwrap().len() as u64;
     assert_eq!(seen, s["files_indexed"].as_u64().unwrap() + skipped);
 
-    insta::assert_yaml_snapshot!("fixture_outcomes", outcomes(&env, &root));
+    insta::assert_json_snapshot!("fixture_outcomes", outcomes(&env, &root));
 
     // Second run: nothing read, nothing changed, exit 0.
     let out = env.run(&["index", "--json", root.to_str().unwrap()]);
