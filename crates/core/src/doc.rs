@@ -208,3 +208,45 @@ impl fmt::Debug for Chunk {
             .finish_non_exhaustive()
     }
 }
+
+/// A chunk found by a search, with what is needed to show and cite it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub chunk_id: ChunkId,
+    pub doc_id: DocId,
+    /// The file (absolute path, as indexed).
+    pub path: String,
+    /// Locator inside the file (`message 3`, `attachment 1 invoice.pdf`).
+    pub part: Option<String>,
+    pub kind: DocKind,
+    pub ordinal: u32,
+    pub text: String,
+    pub page: Option<u32>,
+    pub lines: LineRange,
+    /// Byte range of the chunk in its document's text.
+    pub bytes: Range<usize>,
+    /// Heading path joined with ` > `.
+    pub heading: Option<String>,
+    pub title: Option<String>,
+    pub subject: Option<String>,
+    pub from: Option<String>,
+    /// RFC 3339 (emails: sent date).
+    pub date: Option<String>,
+    pub thread_id: Option<String>,
+    pub message_id: Option<String>,
+    pub content_hash: ContentHash,
+    /// Score from the retriever that produced the hit (higher is better).
+    pub score: f32,
+}
+
+impl fmt::Debug for Hit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hit")
+            .field("chunk_id", &self.chunk_id)
+            .field("kind", &self.kind)
+            .field("page", &self.page)
+            .field("lines", &self.lines)
+            .field("score", &self.score)
+            .finish_non_exhaustive()
+    }
+}

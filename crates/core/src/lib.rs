@@ -16,7 +16,9 @@ mod seam;
 pub mod text;
 
 pub use doc::{
-    Block, BlockKind, Chunk, DocKind, Document, EmailMeta, LineRange, Span, embedding_text,
+    Block, BlockKind, Chunk, DocKind, Document, EmailMeta, Hit, LineRange, Span, embedding_text,
 };
 pub use id::{ChunkId, ContentHash, DocId};
-pub use seam::{TokenCounter, WhitespaceCounter};
+pub use seam::{
+    EmbedKind, Embedder, EmbedderIdentity, SeamError, TokenCounter, WhitespaceCounter,
+};

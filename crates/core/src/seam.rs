@@ -58,3 +58,57 @@ mod tests {
         assert_eq!(c.count("  a  b\n c "), 5);
     }
 }
+
+/// An error from the far side of a seam, carried as text plus its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SeamError {
+    pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SeamError {
+    pub fn new(message: impl Into<String>) -> Self {
+        SeamError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        SeamError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// Who made a vector: stored with every index so vectors of different models never mix.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EmbedderIdentity {
+    /// Model name (its folder name), e.g. `all-MiniLM-L6-v2`.
+    pub model: String,
+    /// SHA-256 (or BLAKE3, prefixed `blake3:`) of the weights file.
+    pub checksum: String,
+    /// Vector dimension.
+    pub dim: usize,
+}
+
+/// Whether a text is a document chunk or a search query (some models prefix them differently).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbedKind {
+    Document,
+    Query,
+}
+
+/// Turns texts into L2-normalised vectors.
+pub trait Embedder: Send + Sync {
+    fn identity(&self) -> &EmbedderIdentity;
+
+    /// One vector per text, in order, each of length `identity().dim`.
+    fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>, SeamError>;
+}
