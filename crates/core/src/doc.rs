@@ -250,3 +250,27 @@ impl fmt::Debug for Hit {
             .finish_non_exhaustive()
     }
 }
+
+/// Restrictions on a search, parsed out of the user's query (`kind:pdf`, `path:…`, `from:…`,
+/// `subject:…`, `after:YYYY-MM-DD`, `before:YYYY-MM-DD`). Empty means no restriction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchFilter {
+    /// Any of these kinds (empty: all).
+    pub kinds: Vec<DocKind>,
+    /// Absolute path prefix of the file.
+    pub path_prefix: Option<String>,
+    /// Case-insensitive substring of the sender.
+    pub from: Option<String>,
+    /// Case-insensitive words of the subject (emails) or title.
+    pub subject: Option<String>,
+    /// Date on or after (`YYYY-MM-DD`, inclusive).
+    pub after: Option<String>,
+    /// Date before (`YYYY-MM-DD`, exclusive).
+    pub before: Option<String>,
+}
+
+impl SearchFilter {
+    pub fn is_empty(&self) -> bool {
+        self == &SearchFilter::default()
+    }
+}

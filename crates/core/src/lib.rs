@@ -16,7 +16,8 @@ mod seam;
 pub mod text;
 
 pub use doc::{
-    Block, BlockKind, Chunk, DocKind, Document, EmailMeta, Hit, LineRange, Span, embedding_text,
+    Block, BlockKind, Chunk, DocKind, Document, EmailMeta, Hit, LineRange, SearchFilter, Span,
+    embedding_text,
 };
 pub use id::{ChunkId, ContentHash, DocId};
 pub use seam::{
