@@ -25,6 +25,8 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub chunk: ChunkSettings,
     pub embed: EmbedSettings,
+    pub search: SearchSettings,
+    pub index: IndexSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +52,26 @@ pub struct ChunkSettings {
 #[serde(deny_unknown_fields)]
 pub struct EmbedSettings {
     pub model: String,
+    pub query_prefix: String,
+    pub document_prefix: String,
+    pub batch_size: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    pub mode: String,
+    pub fusion: String,
+    pub rrf_k: f32,
+    pub alpha: f32,
+    pub k: usize,
+    pub candidates: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSettings {
+    pub vector_index_threshold: usize,
 }
 
 /// A setting that could not be read. Always says which file or variable, and which field.
@@ -124,10 +146,59 @@ impl Settings {
     }
 
     fn from_table(table: toml::Table, origin: &str) -> Result<Self> {
-        Settings::deserialize(table).map_err(|e| ConfigError::Invalid {
+        let s = Settings::deserialize(table).map_err(|e| ConfigError::Invalid {
             origin: origin.to_string(),
             message: e.to_string().trim().to_string(),
-        })
+        })?;
+        s.validate().map_err(|message| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        })?;
+        Ok(s)
+    }
+
+    /// Checks values that parse but make no sense; the message names the field.
+    fn validate(&self) -> std::result::Result<(), String> {
+        let one_of = |field: &str, value: &str, allowed: &[&str]| {
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{field}` is {value:?}; expected one of {}",
+                    allowed.join(", ")
+                ))
+            }
+        };
+        one_of("search.mode", &self.search.mode, &["hybrid", "bm25", "vector"])?;
+        one_of("search.fusion", &self.search.fusion, &["rrf", "score"])?;
+        if !(0.0..=0.5).contains(&self.chunk.overlap) {
+            return Err(format!(
+                "`chunk.overlap` is {}; expected a fraction from 0 to 0.5",
+                self.chunk.overlap
+            ));
+        }
+        if self.chunk.max_tokens < 32 {
+            return Err(format!(
+                "`chunk.max_tokens` is {}; expected at least 32",
+                self.chunk.max_tokens
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.search.alpha) {
+            return Err(format!(
+                "`search.alpha` is {}; expected 0 to 1",
+                self.search.alpha
+            ));
+        }
+        for (field, v) in [
+            ("embed.batch_size", self.embed.batch_size),
+            ("search.k", self.search.k),
+            ("search.candidates", self.search.candidates),
+        ] {
+            if v == 0 {
+                return Err(format!("`{field}` must be at least 1"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -307,6 +378,23 @@ mod tests {
             .to_string();
         assert!(err.contains("DOCENT_INGEST_INCLUDE_HIDDEN"), "{err}");
         assert!(err.contains("ingest.include_hidden"), "{err}");
+    }
+
+    #[test]
+    fn nonsense_values_name_the_field() {
+        for (text, field) in [
+            ("[search]\nmode = \"magic\"\n", "search.mode"),
+            ("[chunk]\noverlap = 0.9\n", "chunk.overlap"),
+            ("[chunk]\nmax_tokens = 4\n", "chunk.max_tokens"),
+            ("[embed]\nbatch_size = 0\n", "embed.batch_size"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("docent.toml");
+            std::fs::write(&f, text).unwrap();
+            let err = Settings::load(Some(&f), env(&[])).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+            assert!(err.contains("docent.toml"), "{err}");
+        }
     }
 
     #[test]
