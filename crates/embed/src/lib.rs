@@ -14,6 +14,8 @@
 //!
 //! Privacy: no type here keeps document text, and errors never quote it.
 
+mod fast_count;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -56,6 +58,8 @@ pub struct HfTokenCounter {
     id: String,
     /// The model's tokenizer with truncation and padding turned off, used only for counting.
     counting: Tokenizer,
+    /// The same counts without the tokenizer's bookkeeping, for BERT-family tokenizers.
+    fast: Option<fast_count::BertCounter>,
     max_input_tokens: Option<usize>,
 }
 
@@ -97,6 +101,7 @@ impl HfTokenCounter {
 
         Ok(HfTokenCounter {
             id: model_name(dir),
+            fast: fast_count::BertCounter::new(&counting),
             counting,
             max_input_tokens,
         })
@@ -127,6 +132,9 @@ fn model_name(dir: &Path) -> String {
 
 impl TokenCounter for HfTokenCounter {
     fn count(&self, text: &str) -> usize {
+        if let Some(n) = self.fast.as_ref().and_then(|f| f.count(text)) {
+            return n;
+        }
         match self.counting.encode_fast(text, true) {
             Ok(encoding) => encoding.len(),
             // Encoding a plain string does not fail in practice; if it ever does, over-count
