@@ -12,18 +12,70 @@ use docent_config::{Paths, Settings};
 use docent_engine::Context;
 
 const WORDS: &[&str] = &[
-    "library", "roof", "contract", "payment", "schedule", "window", "frame", "delivery",
-    "inspection", "council", "budget", "approval", "contractor", "architect", "entrance", "ramp",
-    "asbestos", "abatement", "flooring", "children", "reading", "room", "heating", "ventilation",
-    "meeting", "minutes", "decision", "deadline", "invoice", "warranty", "mediation", "survey",
-    "the", "a", "of", "and", "to", "in", "for", "on", "with", "by", "was", "is", "will", "be",
-    "after", "before", "because", "until", "March", "November", "estimate", "quote", "dollars",
+    "library",
+    "roof",
+    "contract",
+    "payment",
+    "schedule",
+    "window",
+    "frame",
+    "delivery",
+    "inspection",
+    "council",
+    "budget",
+    "approval",
+    "contractor",
+    "architect",
+    "entrance",
+    "ramp",
+    "asbestos",
+    "abatement",
+    "flooring",
+    "children",
+    "reading",
+    "room",
+    "heating",
+    "ventilation",
+    "meeting",
+    "minutes",
+    "decision",
+    "deadline",
+    "invoice",
+    "warranty",
+    "mediation",
+    "survey",
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "for",
+    "on",
+    "with",
+    "by",
+    "was",
+    "is",
+    "will",
+    "be",
+    "after",
+    "before",
+    "because",
+    "until",
+    "March",
+    "November",
+    "estimate",
+    "quote",
+    "dollars",
 ];
 
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn word(&mut self) -> &'static str {
@@ -39,7 +91,10 @@ impl Rng {
     }
     fn paragraph(&mut self) -> String {
         let n = 2 + self.next() % 6;
-        (0..n).map(|_| self.sentence()).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|_| self.sentence())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -132,11 +187,20 @@ fn generate(dir: &Path, files: usize) -> (usize, u64) {
     let mut bytes = 0u64;
     for i in 0..files {
         let (name, data): (String, Vec<u8>) = match i % 10 {
-            0..=3 => (format!("notes/n{:02}/note-{i}.md", i % 20), markdown(&mut rng, i).into_bytes()),
-            4..=6 => (format!("mail/m{:02}/msg-{i}.eml", i % 20), email(&mut rng, i).into_bytes()),
+            0..=3 => (
+                format!("notes/n{:02}/note-{i}.md", i % 20),
+                markdown(&mut rng, i).into_bytes(),
+            ),
+            4..=6 => (
+                format!("mail/m{:02}/msg-{i}.eml", i % 20),
+                email(&mut rng, i).into_bytes(),
+            ),
             _ => {
                 let pages = 1 + (rng.next() % 4) as usize;
-                (format!("pdf/p{:02}/doc-{i}.pdf", i % 20), pdf(&mut rng, pages))
+                (
+                    format!("pdf/p{:02}/doc-{i}.pdf", i % 20),
+                    pdf(&mut rng, pages),
+                )
             }
         };
         let path = dir.join(name);

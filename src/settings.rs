@@ -19,8 +19,8 @@ pub fn resolve(global: &GlobalArgs) -> anyhow::Result<Context> {
             user_file.display()
         );
     }
-    let settings = Settings::load(Some(&user_file), std::env::vars())
-        .context("invalid configuration")?;
+    let settings =
+        Settings::load(Some(&user_file), std::env::vars()).context("invalid configuration")?;
     let mut ctx = Context::new(paths, settings);
     ctx.pdf_worker = std::env::current_exe().ok();
     Ok(ctx)

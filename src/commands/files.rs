@@ -18,7 +18,11 @@ pub fn run(ctx: &Context, args: &FilesArgs) -> anyhow::Result<ExitCode> {
     let records: Vec<_> = manifest
         .all()?
         .into_iter()
-        .filter(|r| args.status.as_deref().is_none_or(|s| r.status.as_str() == s))
+        .filter(|r| {
+            args.status
+                .as_deref()
+                .is_none_or(|s| r.status.as_str() == s)
+        })
         .collect();
     if args.json {
         let stats = manifest.stats()?;

@@ -67,7 +67,10 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitCode> {
             if let Some(p) = c.span.page {
                 loc.push_str(&format!("page {p}, "));
             }
-            loc.push_str(&format!("lines {}-{}", c.span.lines.start, c.span.lines.end));
+            loc.push_str(&format!(
+                "lines {}-{}",
+                c.span.lines.start, c.span.lines.end
+            ));
             println!();
             println!(
                 "  chunk {} #{} ({loc}, {} tokens, bytes {}..{})",

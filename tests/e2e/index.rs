@@ -95,8 +95,14 @@ fn moved_changed_and_deleted_files() {
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert!(paths.iter().any(|p| p.ends_with("b/budget-2024.md")), "{paths:?}");
-    assert!(!paths.iter().any(|p| p.ends_with("a/budget.md")), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p.ends_with("b/budget-2024.md")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.ends_with("a/budget.md")),
+        "{paths:?}"
+    );
 
     // Change: parsed again.
     std::fs::write(root.join("a/other.txt"), "Another note, now about doors.\n").unwrap();
@@ -157,11 +163,18 @@ fn fatal_errors_exit_1_with_a_hint() {
     assert!(stderr(&out).contains("no/such/folder"), "{}", stderr(&out));
 
     std::fs::create_dir_all(env.home.path()).unwrap();
-    std::fs::write(env.home.path().join("docent.toml"), "[chunk]\nmax_tokenz = 3\n").unwrap();
+    std::fs::write(
+        env.home.path().join("docent.toml"),
+        "[chunk]\nmax_tokenz = 3\n",
+    )
+    .unwrap();
     let out = env.run(&["index", "."]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("docent.toml") && err.contains("max_tokenz"), "{err}");
+    assert!(
+        err.contains("docent.toml") && err.contains("max_tokenz"),
+        "{err}"
+    );
 }
 
 #[test]

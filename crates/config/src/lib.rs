@@ -114,12 +114,11 @@ impl Settings {
         user_file: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self> {
-        let mut value: toml::Table = toml::from_str(DEFAULT_CONFIG).map_err(|e| {
-            ConfigError::Invalid {
+        let mut value: toml::Table =
+            toml::from_str(DEFAULT_CONFIG).map_err(|e| ConfigError::Invalid {
                 origin: "built-in defaults".into(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         if let Some(path) = user_file {
             match std::fs::read_to_string(path) {
                 Ok(text) => {
@@ -169,7 +168,11 @@ impl Settings {
                 ))
             }
         };
-        one_of("search.mode", &self.search.mode, &["hybrid", "bm25", "vector"])?;
+        one_of(
+            "search.mode",
+            &self.search.mode,
+            &["hybrid", "bm25", "vector"],
+        )?;
         one_of("search.fusion", &self.search.fusion, &["rrf", "score"])?;
         if !(0.0..=0.5).contains(&self.chunk.overlap) {
             return Err(format!(
@@ -341,7 +344,11 @@ mod tests {
     fn user_file_then_env_override() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("docent.toml");
-        std::fs::write(&f, "[chunk]\nmax_tokens = 128\n[ingest]\ninclude_hidden = true\n").unwrap();
+        std::fs::write(
+            &f,
+            "[chunk]\nmax_tokens = 128\n[ingest]\ninclude_hidden = true\n",
+        )
+        .unwrap();
         let s = Settings::load(
             Some(&f),
             env(&[("DOCENT_CHUNK_MAX_TOKENS", "200"), ("DOCENT_HOME", "/x")]),

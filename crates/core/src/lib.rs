@@ -20,6 +20,4 @@ pub use doc::{
     embedding_text,
 };
 pub use id::{ChunkId, ContentHash, DocId};
-pub use seam::{
-    EmbedKind, Embedder, EmbedderIdentity, SeamError, TokenCounter, WhitespaceCounter,
-};
+pub use seam::{EmbedKind, Embedder, EmbedderIdentity, SeamError, TokenCounter, WhitespaceCounter};

@@ -18,7 +18,9 @@ pub enum EngineError {
     },
     #[error("{}: no such file or folder", path.display())]
     MissingRoot { path: PathBuf },
-    #[error("nothing to index: none of the given paths exist\nhint: check the paths, e.g. `docent index ~/Documents`")]
+    #[error(
+        "nothing to index: none of the given paths exist\nhint: check the paths, e.g. `docent index ~/Documents`"
+    )]
     NoRoots,
     #[error("could not start worker threads: {0}")]
     Threads(String),

@@ -216,8 +216,7 @@ pub fn ingest(
             pool.install(|| {
                 use rayon::prelude::*;
                 work.par_iter().for_each_with(tx, |tx, found| {
-                    let done =
-                        process(found, known, parse_opts, chunk_cfg, counter);
+                    let done = process(found, known, parse_opts, chunk_cfg, counter);
                     let _ = tx.send(done);
                 });
             });

@@ -100,7 +100,9 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Walk {
 
 fn issue(err: ignore::Error, fallback: Option<&Path>) -> WalkIssue {
     let (path, message) = describe(&err);
-    let path = path.or_else(|| fallback.map(Path::to_path_buf)).unwrap_or_default();
+    let path = path
+        .or_else(|| fallback.map(Path::to_path_buf))
+        .unwrap_or_default();
     let is_dir = path.is_dir() || matches!(strip_depth(&err), ignore::Error::Loop { .. });
     WalkIssue {
         path,

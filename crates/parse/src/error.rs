@@ -6,7 +6,10 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {
     Empty,
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     /// Binary content behind a text extension.
     Binary,
     /// Not a format docent reads.
@@ -95,7 +98,9 @@ impl ParseError {
     pub fn reason(&self) -> String {
         match self {
             ParseError::Io { source, .. } => format!("could not read: {source}"),
-            ParseError::Corrupt { format, detail, .. } => format!("damaged {format} file: {detail}"),
+            ParseError::Corrupt { format, detail, .. } => {
+                format!("damaged {format} file: {detail}")
+            }
             ParseError::Crashed { format, detail, .. } => {
                 format!("{format} parser crashed: {detail}")
             }

@@ -75,7 +75,10 @@ pub enum Outcome {
         warnings: Vec<String>,
     },
     /// Nothing to index, for a reason a user understands.
-    Skipped { format: Option<Format>, reason: SkipReason },
+    Skipped {
+        format: Option<Format>,
+        reason: SkipReason,
+    },
 }
 
 /// Parses one file from its bytes. `path` is the absolute path that identifies the document
@@ -118,13 +121,17 @@ pub fn parse_bytes(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Out
         Format::Mbox => email::parse_mbox(path, bytes, opts),
     };
     match result {
-        Ok(Parsed::Documents { documents, warnings }) if documents.is_empty() => {
-            Ok(Outcome::Skipped {
-                format: Some(format),
-                reason: first_warning_or_empty(warnings),
-            })
-        }
-        Ok(Parsed::Documents { documents, warnings }) => Ok(Outcome::Parsed {
+        Ok(Parsed::Documents {
+            documents,
+            warnings,
+        }) if documents.is_empty() => Ok(Outcome::Skipped {
+            format: Some(format),
+            reason: first_warning_or_empty(warnings),
+        }),
+        Ok(Parsed::Documents {
+            documents,
+            warnings,
+        }) => Ok(Outcome::Parsed {
             format,
             documents,
             warnings,

@@ -44,7 +44,11 @@ impl WriteLock {
                 let pid = pid.trim().to_string();
                 return Err(StoreError::Locked {
                     path,
-                    pid: if pid.is_empty() { "unknown".into() } else { pid },
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid
+                    },
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),

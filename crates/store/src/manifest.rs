@@ -79,7 +79,9 @@ pub struct Manifest {
 
 impl std::fmt::Debug for Manifest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Manifest").field("path", &self.path).finish()
+        f.debug_struct("Manifest")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -139,13 +141,12 @@ impl Manifest {
         self.db(self.conn.pragma_update(None, "synchronous", "NORMAL"))?;
         self.db(self.conn.busy_timeout(std::time::Duration::from_secs(5)))?;
         self.db(self.conn.execute_batch(SCHEMA))?;
-        let found: Option<String> = self.db(
-            self.conn
-                .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
-                    r.get(0)
-                })
-                .optional(),
-        )?;
+        let found: Option<String> = self.db(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .optional())?;
         match found.and_then(|v| v.parse::<u32>().ok()) {
             Some(v) if v > FORMAT_VERSION => Err(StoreError::FormatVersion {
                 path: self.path.clone(),
@@ -323,7 +324,10 @@ mod tests {
         m.apply(&[a.clone(), b.clone(), c.clone()], &[]).unwrap();
         assert_eq!(m.get("/d/a.md").unwrap(), Some(a.clone()));
         assert_eq!(m.find_by_hash("h1").unwrap(), vec![a.clone()]);
-        assert_eq!(m.paths_under("/d/").unwrap(), vec!["/d/a.md", "/d/sub/b.md"]);
+        assert_eq!(
+            m.paths_under("/d/").unwrap(),
+            vec!["/d/a.md", "/d/sub/b.md"]
+        );
         assert_eq!(m.paths_under("/d/a.md").unwrap(), vec!["/d/a.md"]);
         let s = m.stats().unwrap();
         assert_eq!((s.files, s.indexed, s.skipped, s.chunks), (3, 2, 1, 9));
