@@ -74,10 +74,10 @@ pub fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow::Resu
     };
 
     let summary = docent_engine::ingest(ctx, &args.paths, &on_event)?;
-    if let Ok(mut b) = bar.lock() {
-        if let Some(pb) = b.take() {
-            pb.finish_and_clear();
-        }
+    if let Ok(mut b) = bar.lock()
+        && let Some(pb) = b.take()
+    {
+        pb.finish_and_clear();
     }
 
     if args.json {

@@ -286,10 +286,11 @@ pub fn ingest(
                         rec.documents = old.documents;
                         rec.chunks = old.chunks;
                     }
-                    if let Some(replaced) = &done.replaces {
-                        if !seen.contains(replaced) && !Path::new(replaced).exists() {
-                            taken_over.insert(from.clone());
-                        }
+                    if let Some(replaced) = &done.replaces
+                        && !seen.contains(replaced)
+                        && !Path::new(replaced).exists()
+                    {
+                        taken_over.insert(from.clone());
                     }
                 }
                 FileOutcome::Skipped { reason } => {

@@ -32,10 +32,10 @@ pub fn models_dir() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
-    if cfg!(target_os = "macos") {
-        if let Some(h) = std::env::var_os("HOME") {
-            return PathBuf::from(h).join("Library/Application Support/docent/models");
-        }
+    if cfg!(target_os = "macos")
+        && let Some(h) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(h).join("Library/Application Support/docent/models");
     }
     home.join("docent/models")
 }
