@@ -1,20 +1,37 @@
 //! # docent-embed
 //!
-//! The embedding model's side of docent. It owns everything that needs the model's own files
-//! from a local model directory (laid out like a sentence-transformers model: `tokenizer.json`,
-//! `config.json`, `model.safetensors`, ...).
+//! The embedding model's side of docent. It owns the embedding model: everything that needs the
+//! model's own files from a local model directory laid out like a sentence-transformers model
+//! (`config.json`, `tokenizer.json`, `model.safetensors`, `1_Pooling/config.json`, ...).
 //!
-//! For now that is [`HfTokenCounter`]: the model's `tokenizer.json`, loaded with the
-//! `tokenizers` crate, used as a [`TokenCounter`] so chunks are measured in exactly the tokens
-//! the model will see (special tokens such as `[CLS]`/`[SEP]` included, nothing truncated). The
-//! sentence embedder (candle: batching, pooling, normalising) will live here too.
+//! - [`BertEmbedder`]: the on-device sentence embedder, a [`docent_core::Embedder`]. It
+//!   tokenizes (the model's `tokenizer.json`, truncated at the model's input limit), runs the
+//!   BERT encoder with candle on the CPU, pools the token vectors as the model's pooling config
+//!   says (mean over the attention mask, or `[CLS]`) and L2-normalises, so its vectors match
+//!   sentence-transformers for the same model. A batch is sorted by length and run in
+//!   sub-batches of [`EmbedOptions::batch_size`], each padded only to its own longest text;
+//!   the vectors come back in the caller's order. Its [`EmbedderIdentity`](docent_core::EmbedderIdentity)
+//!   is the folder name, the SHA-256 of the weights (from `MODEL.json` when the installer
+//!   recorded it) and the vector dimension. [`EmbedOptions`] sets the input limit, the query
+//!   and document prefixes some models expect, and the batch size.
+//! - [`HfTokenCounter`]: the same `tokenizer.json` used as a [`TokenCounter`], so chunks are
+//!   measured in exactly the tokens the model will see (special tokens such as `[CLS]`/`[SEP]`
+//!   included, nothing truncated).
 //!
 //! It refuses to fetch anything: models load from local paths only. A missing or incomplete
-//! model directory is an [`EmbedError`] that names the path and says how to install the model.
+//! model directory is an [`EmbedError`] that names the path and says how to install the model;
+//! damaged files, mismatched shapes and unsupported models (other architectures, pooling modes
+//! or extra modules) are errors naming the file. It also refuses storage and caching of vectors:
+//! that is the store's and the engine's business.
 //!
-//! Privacy: no type here keeps document text, and errors never quote it.
+//! Privacy: no type here keeps document text, and neither errors nor `Debug` output quote it.
 
+mod bert;
+mod encoder;
 mod fast_count;
+mod layout;
+
+pub use bert::{BertEmbedder, EmbedDevice, EmbedOptions, Pooling};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,7 +61,34 @@ pub enum EmbedError {
     /// `tokenizer.json` is not a tokenizer the `tokenizers` crate can load.
     #[error("{}: not a valid tokenizer: {message}\n{INSTALL_HINT}", path.display())]
     InvalidTokenizer { path: PathBuf, message: String },
+    /// A model file (`config.json`, a pooling config, `MODEL.json`, ...) is not what a
+    /// sentence-transformers model directory holds: damaged, or a different kind of model.
+    #[error("{}: not a valid model file: {message}\n{REINSTALL_HINT}", path.display())]
+    InvalidModelFile { path: PathBuf, message: String },
+    /// The weights file is damaged, lacks a tensor, or has a tensor of the wrong shape for the
+    /// model's `config.json`.
+    #[error("{}: unusable weights: {message}\n{REINSTALL_HINT}", path.display())]
+    InvalidWeights { path: PathBuf, message: String },
+    /// The model is valid but of a kind docent cannot run (architecture, pooling mode, extra
+    /// sentence-transformers modules).
+    #[error("{}: unsupported model: {message}\n{SUPPORTED_HINT}", path.display())]
+    Unsupported { path: PathBuf, message: String },
+    /// An embedding option cannot work with this model (the caller's settings are at fault).
+    #[error("model {}: invalid embedding option: {message}", dir.display())]
+    InvalidOption { dir: PathBuf, message: String },
+    /// Tokenizing or running the model failed (a bug, or the machine ran out of resources).
+    /// Never quotes the input text.
+    #[error("model {model}: could not compute embeddings: {message}")]
+    Inference { model: String, message: String },
 }
+
+/// The hint shown when an installed model's files are damaged.
+const REINSTALL_HINT: &str = "hint: reinstall the model: run scripts/fetch-models.sh, or \
+     `docent models import <DIR>` with a complete sentence-transformers folder";
+
+/// The hint shown when a model is of a kind docent cannot run.
+const SUPPORTED_HINT: &str = "hint: docent runs BERT-family sentence-transformers models \
+     (mean or CLS pooling), such as all-MiniLM-L6-v2 or bge-small-en-v1.5";
 
 pub type Result<T, E = EmbedError> = std::result::Result<T, E>;
 

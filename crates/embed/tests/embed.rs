@@ -1,6 +1,9 @@
 //! Tests against the installed all-MiniLM-L6-v2 model (`scripts/fetch-models.sh`). They fail,
 //! not skip, when the model is absent.
 
+#[path = "embed/bert.rs"]
+mod bert;
+
 use docent_core::TokenCounter;
 use docent_embed::HfTokenCounter;
 use docent_test_support::require_model;
