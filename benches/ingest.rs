@@ -251,8 +251,11 @@ fn main() {
         ctx.settings.ingest.pdf_subprocess
     );
 
+    let rt = tokio::runtime::Runtime::new().unwrap();
     let t = Instant::now();
-    let s = docent_engine::ingest(&ctx, &[corpus.path().to_path_buf()], &|_| {}).unwrap();
+    let s = rt
+        .block_on(docent_engine::ingest(&ctx, &[corpus.path().to_path_buf()], &|_| {}))
+        .unwrap();
     let secs = t.elapsed().as_secs_f64();
     println!(
         "first run:  {} files indexed, {} skipped, {} chunks in {:.2} s → {:.0} files/s, {:.2} MB/s, {:.0} chunks/s",
@@ -268,7 +271,9 @@ fn main() {
         println!("  skipped {}: {}", f.path, f.reason);
     }
     let t = Instant::now();
-    let s2 = docent_engine::ingest(&ctx, &[corpus.path().to_path_buf()], &|_| {}).unwrap();
+    let s2 = rt
+        .block_on(docent_engine::ingest(&ctx, &[corpus.path().to_path_buf()], &|_| {}))
+        .unwrap();
     let secs2 = t.elapsed().as_secs_f64();
     println!(
         "second run: {} files unchanged, {} bytes read in {:.3} s",

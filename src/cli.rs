@@ -41,8 +41,28 @@ pub enum Command {
     /// files are recognised by their content; files that are gone leave the index.
     Index(IndexArgs),
 
+    /// Search the index: hybrid (keywords and meaning), keyword-only or vector-only
+    ///
+    /// Filters can be written in the query: kind:pdf|note|email, path:<prefix>, from:<text>,
+    /// subject:<text>, after:YYYY-MM-DD, before:YYYY-MM-DD.
+    Search(SearchArgs),
+
     /// Show how one file parses and chunks, without indexing it
     Inspect(InspectArgs),
+
+    /// Rebuild every vector with the configured embedding model (after changing `embed.model`)
+    ///
+    /// Files are not parsed again; searches keep using the old index until the new one is
+    /// complete.
+    Reindex(ReindexArgs),
+
+    /// List, import and verify models
+    #[command(subcommand)]
+    Models(ModelsCommand),
+
+    /// Measure retrieval quality
+    #[command(subcommand)]
+    Eval(EvalCommand),
 
     /// List the files the index knows, with their status
     Files(FilesArgs),
@@ -62,6 +82,90 @@ pub struct IndexArgs {
     pub paths: Vec<PathBuf>,
 
     /// Print the summary as JSON on standard output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for, with optional filters (e.g. `roof budget kind:pdf after:2024-06-01`)
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+
+    /// Number of results
+    #[arg(short, long, value_name = "N")]
+    pub k: Option<usize>,
+
+    /// hybrid, bm25 or vector [default: from config, hybrid]
+    #[arg(long, value_parser = ["hybrid", "bm25", "vector"])]
+    pub mode: Option<String>,
+
+    /// Print results as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Show installed models with sizes and checksums
+    List {
+        /// Recompute every file's checksum and compare it with the recorded one
+        #[arg(long)]
+        verify: bool,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a model you already have: a sentence-transformers folder or a .gguf file
+    Import {
+        /// The folder (config.json, tokenizer.json, model.safetensors) or .gguf file
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Name to install it under [default: the folder or file name]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Recompute and check the checksums of installed models
+    Verify {
+        /// Only this model
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// nDCG@10, Recall@100 and MRR@10 on a BEIR-format dataset (corpus.jsonl, queries.jsonl,
+    /// qrels/<split>.tsv), indexed into a temporary index
+    Retrieval(EvalRetrievalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRetrievalArgs {
+    /// The dataset folder
+    #[arg(value_name = "BEIR_DIR")]
+    pub dir: PathBuf,
+
+    /// hybrid, bm25, vector, or all
+    #[arg(long, default_value = "all", value_parser = ["all", "hybrid", "bm25", "vector"])]
+    pub mode: String,
+
+    /// Fusion for hybrid: rrf, score, or both [default: from config]
+    #[arg(long, value_parser = ["rrf", "score", "both"])]
+    pub fusion: Option<String>,
+
+    /// Which qrels file to use
+    #[arg(long, default_value = "test")]
+    pub split: String,
+
+    /// Print results as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -39,11 +39,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(docent_parse::pdf::worker_main() as u8));
     }
     let ctx = settings::resolve(&cli.global)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("docent-rt")
+        .build()?;
     match command {
-        Command::Index(args) => commands::index::run(&ctx, &cli.global, &args),
+        Command::Index(args) => rt.block_on(commands::index::run(&ctx, &cli.global, &args)),
+        Command::Search(args) => rt.block_on(commands::search::run(&ctx, &args)),
         Command::Inspect(args) => commands::inspect::run(&ctx, &args),
         Command::Files(args) => commands::files::run(&ctx, &args),
         Command::Config(args) => commands::config::run(&ctx, &args),
+        Command::Reindex(args) => rt.block_on(commands::reindex::run(&ctx, &cli.global, &args)),
+        Command::Models(cmd) => commands::models::run(&ctx, &cmd),
+        Command::Eval(cmd) => rt.block_on(commands::eval::run(&ctx, &cli.global, &cmd)),
         Command::PdfWorker => unreachable!("handled above"),
     }
 }

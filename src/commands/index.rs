@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::display_path;
 use crate::cli::{GlobalArgs, IndexArgs};
 
-pub fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow::Result<ExitCode> {
     let interactive = std::io::stderr().is_terminal() && !global.quiet;
     let bar = Mutex::new(None::<ProgressBar>);
     let quiet = global.quiet;
@@ -66,6 +66,14 @@ pub fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow::Resu
                 None => {}
             }
         }
+        IngestEvent::Repaired {
+            orphans_removed,
+            stale_files,
+        } => {
+            eprintln!(
+                "repaired the index after an interrupted run: {orphans_removed} orphan chunks removed, {stale_files} files to index again"
+            );
+        }
         IngestEvent::WalkIssue { path, message } => {
             if !quiet || interactive {
                 eprintln!("warning: {}: {message}", path.display());
@@ -73,11 +81,11 @@ pub fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow::Resu
         }
     };
 
-    let summary = docent_engine::ingest(ctx, &args.paths, &on_event)?;
-    if let Ok(mut b) = bar.lock()
-        && let Some(pb) = b.take()
-    {
-        pb.finish_and_clear();
+    let summary = docent_engine::ingest(ctx, &args.paths, &on_event).await?;
+    if let Ok(mut b) = bar.lock() {
+        if let Some(pb) = b.take() {
+            pb.finish_and_clear();
+        }
     }
 
     if args.json {
@@ -106,10 +114,12 @@ fn print_summary(s: &IngestSummary) {
     }
     println!("{line}");
     println!(
-        "{} in {} ({} new); {:.1} s",
+        "{} in {} ({} stored now: {} embedded, {} from cache); {:.1} s",
         plural(s.chunks, "chunk"),
         plural(s.documents, "document"),
         s.chunks_indexed,
+        s.chunks_embedded,
+        s.chunks_cached,
         s.elapsed_ms as f64 / 1000.0
     );
     if !s.files_skipped.is_empty() {

@@ -2,6 +2,7 @@
 
 mod index;
 mod inspect;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

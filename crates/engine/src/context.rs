@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use docent_chunk::ChunkConfig;
 use docent_config::{Paths, Settings};
-use docent_embed::HfTokenCounter;
+use docent_embed::{BertEmbedder, EmbedOptions, HfTokenCounter};
 use docent_parse::{ParseOptions, PdfIsolation};
 
 use crate::Result;
@@ -57,6 +57,20 @@ impl Context {
     /// The embedding model's tokenizer, which measures chunks.
     pub fn token_counter(&self) -> Result<HfTokenCounter> {
         Ok(HfTokenCounter::from_model_dir(&self.embed_model_dir())?)
+    }
+
+    /// The embedding model, loaded from the models directory.
+    pub fn embedder(&self) -> Result<BertEmbedder> {
+        let e = &self.settings.embed;
+        Ok(BertEmbedder::load(
+            &self.embed_model_dir(),
+            EmbedOptions {
+                max_tokens: None,
+                query_prefix: e.query_prefix.clone(),
+                document_prefix: e.document_prefix.clone(),
+                batch_size: e.batch_size,
+            },
+        )?)
     }
 
     pub fn threads(&self) -> usize {

@@ -24,6 +24,18 @@ pub enum EngineError {
     NoRoots,
     #[error("could not start worker threads: {0}")]
     Threads(String),
+    #[error("embedding failed: {0}")]
+    Embedding(#[source] docent_core::SeamError),
+    #[error(transparent)]
+    Eval(#[from] docent_retrieve::EvalError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

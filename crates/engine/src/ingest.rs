@@ -1,23 +1,32 @@
-//! The ingest pipeline: walk → plan → read and parse on workers → chunk → commit to the manifest.
+//! The ingest pipeline: walk → plan → read, parse and chunk on worker threads → embed (with the
+//! embedding cache) → write to the index (LanceDB, then tantivy) → record in the manifest.
+//!
+//! Write order and crash safety: a batch is written to the index first and to the manifest
+//! last. If docent dies in between, the manifest still holds the old record, so the next run
+//! processes the file again, and the index write is idempotent (it replaces by path). On start,
+//! the writer reconciles the index with the manifest, so a crash at any point leaves no orphan
+//! chunks, no duplicates and no file marked done that is not searchable.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use docent_core::{ContentHash, TokenCounter};
+use docent_core::{ContentHash, EmbedKind, Embedder, TokenCounter};
 use docent_parse::{Outcome, ParseOptions, SkipReason};
-use docent_store::{FileRecord, FileStatus, Manifest, WriteLock};
+use docent_store::{ChunkRecord, FileRecord, FileStatus, Index, Manifest, OpenMode, WriteLock};
 use serde::Serialize;
+use tokio::sync::mpsc;
 
+use crate::records::{chunk_record, moved_records};
 use crate::walk::{Found, WalkOptions, walk};
 use crate::{Context, EngineError, Result};
 
 /// What happened to one file in this run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileOutcome {
-    /// Parsed and chunked.
+    /// Parsed, chunked and stored.
     Indexed {
         parser: String,
         documents: u32,
@@ -26,7 +35,8 @@ pub enum FileOutcome {
     },
     /// Same size and modification time as last time (or same content): not read again.
     Unchanged,
-    /// Same content as a file already indexed at another path: taken over without parsing.
+    /// Same content as a file already indexed at another path: taken over without parsing or
+    /// embedding.
     Moved { from: String },
     /// Not indexed, deliberately (see [`SkipReason`]).
     Skipped { reason: String },
@@ -43,13 +53,18 @@ pub enum IngestEvent<'a> {
         to_read: usize,
         unchanged: usize,
     },
-    /// A file that needed reading is done.
+    /// A file that needed reading is done (parsed and chunked; it is stored with its batch).
     File {
         path: &'a Path,
         outcome: &'a FileOutcome,
     },
     /// A folder or file the walk could not look at.
     WalkIssue { path: &'a Path, message: &'a str },
+    /// The start-up check found the index and the manifest out of step and repaired them.
+    Repaired {
+        orphans_removed: u64,
+        stale_files: usize,
+    },
 }
 
 /// A file that was not indexed, and why.
@@ -69,13 +84,17 @@ pub struct IngestSummary {
     pub files_indexed: u64,
     pub files_unchanged: u64,
     pub files_moved: u64,
-    /// Records of files that no longer exist (or are now ignored), removed from the index.
+    /// Files that no longer exist (or are now ignored), removed from the index.
     pub files_removed: u64,
     pub files_skipped: Vec<SkippedFile>,
     /// Chunks of all indexed files under the given paths.
     pub chunks: u64,
-    /// Chunks produced by this run (new and changed files).
+    /// Chunks stored by this run (new, changed and moved files).
     pub chunks_indexed: u64,
+    /// Chunks whose vectors were computed by this run.
+    pub chunks_embedded: u64,
+    /// Chunks whose vectors came from the embedding cache (equal content seen before).
+    pub chunks_cached: u64,
     pub documents: u64,
     pub bytes_read: u64,
     pub elapsed_ms: u64,
@@ -96,24 +115,26 @@ struct Done {
     hash: Option<String>,
     bytes_read: u64,
     outcome: FileOutcome,
-    /// For a move: the path whose record is taken over (and removed if it is gone).
-    replaces: Option<String>,
+    /// Chunk records (without vectors) of an indexed file.
+    records: Vec<ChunkRecord>,
 }
 
-const COMMIT_EVERY: usize = 64;
-const COMMIT_INTERVAL: Duration = Duration::from_secs(2);
+/// Files per index write; a write is also flushed when this many chunks wait, or after a pause.
+const BATCH_FILES: usize = 64;
+const BATCH_CHUNKS: usize = 512;
+const BATCH_WAIT: Duration = Duration::from_secs(2);
 
-/// Indexes the files under `roots` (folders or files): new and changed files are parsed and
-/// chunked, unchanged files are skipped without being read, moved files are recognised by their
-/// content hash, and records of files that are gone are removed. Holds the data directory's
-/// write lock for the duration.
+/// Indexes the files under `roots` (folders or files): new and changed files are parsed,
+/// chunked, embedded and stored; unchanged files are skipped without being read; moved files
+/// are recognised by their content hash and re-pointed without re-embedding; files that are gone
+/// leave the index. Holds the data directory's write lock for the duration.
 ///
-/// Fails as a whole only when nothing can be done (no root exists, the manifest or the
-/// tokenizer cannot be opened); single files that fail are reported in the summary.
-pub fn ingest(
+/// Fails as a whole only when nothing can be done (no root exists, the index or a model cannot
+/// be opened); single files that fail are reported in the summary.
+pub async fn ingest(
     ctx: &Context,
     roots: &[PathBuf],
-    on_event: &(dyn Fn(IngestEvent<'_>) + Sync),
+    on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
 ) -> Result<IngestSummary> {
     let start = Instant::now();
     let mut summary = IngestSummary::default();
@@ -136,19 +157,28 @@ pub fn ingest(
         });
     }
 
-    let counter = ctx.token_counter()?;
+    let counter = Arc::new(ctx.token_counter()?);
+    let embedder = Arc::new(ctx.embedder()?);
     let _lock = WriteLock::acquire(&ctx.paths.data_dir)?;
     let mut manifest = Manifest::open(&ctx.paths.data_dir)?;
+    let mut index = Index::open(
+        &ctx.paths.data_dir,
+        embedder.identity(),
+        OpenMode::ReadWrite,
+    )
+    .await?;
+    reconcile(&mut manifest, &mut index, on_event).await?;
 
     let data_dir = std::fs::canonicalize(&ctx.paths.data_dir).unwrap_or(ctx.paths.data_dir.clone());
-    let walked = walk(
-        &abs_roots,
-        &WalkOptions {
-            include_hidden: ctx.settings.ingest.include_hidden,
-            follow_symlinks: ctx.settings.ingest.follow_symlinks,
-            exclude: vec![data_dir],
-        },
-    );
+    let walk_opts = WalkOptions {
+        include_hidden: ctx.settings.ingest.include_hidden,
+        follow_symlinks: ctx.settings.ingest.follow_symlinks,
+        exclude: vec![data_dir],
+    };
+    let walk_roots = abs_roots.clone();
+    let walked = tokio::task::spawn_blocking(move || walk(&walk_roots, &walk_opts))
+        .await
+        .map_err(|e| EngineError::Threads(e.to_string()))?;
     for issue in &walked.issues {
         on_event(IngestEvent::WalkIssue {
             path: &issue.path,
@@ -165,16 +195,16 @@ pub fn ingest(
     // Plan: unchanged files are settled from the manifest without touching their content.
     let mut to_read = Vec::new();
     let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
-    for found in walked.files {
+    for found in &walked.files {
         let key = path_key(&found.path);
         seen.insert(key.clone());
         match manifest.get(&key)? {
-            Some(rec) if is_unchanged(&rec, &found) => {
+            Some(rec) if is_unchanged(&rec, found) => {
                 summary.files_unchanged += 1;
                 summary.chunks += u64::from(rec.chunks);
                 summary.documents += u64::from(rec.documents);
             }
-            _ => to_read.push(found),
+            _ => to_read.push(found.clone()),
         }
     }
     on_event(IngestEvent::Planned {
@@ -184,51 +214,189 @@ pub fn ingest(
     });
 
     // Content already indexed somewhere, for recognising moved and copied files.
-    let known: HashMap<String, FileRecord> = manifest
+    let known: Arc<HashMap<String, FileRecord>> = Arc::new(
+        manifest
+            .all()?
+            .into_iter()
+            .filter(|r| r.status == FileStatus::Indexed)
+            .filter_map(|r| r.hash.clone().map(|h| (h, r)))
+            .collect(),
+    );
+
+    let (tx, mut rx) = mpsc::channel::<Done>(128);
+    let workers = spawn_workers(ctx, to_read, known.clone(), counter, tx)?;
+
+    let mut writer = Writer {
+        manifest: &mut manifest,
+        index: &mut index,
+        embedder: embedder.clone(),
+        known,
+        seen: &seen,
+        summary: &mut summary,
+        now: unix_now(),
+        taken_over: Vec::new(),
+    };
+    let mut batch: Vec<Done> = Vec::new();
+    let mut batch_chunks = 0usize;
+    let mut first_at = Instant::now();
+    loop {
+        let next = if batch.is_empty() {
+            rx.recv().await.map(Some)
+        } else {
+            let wait = BATCH_WAIT.saturating_sub(first_at.elapsed());
+            match tokio::time::timeout(wait, rx.recv()).await {
+                Ok(v) => v.map(Some),
+                Err(_) => Some(None), // waited long enough: flush what we have
+            }
+        };
+        match next {
+            Some(Some(done)) => {
+                on_event(IngestEvent::File {
+                    path: &done.found.path,
+                    outcome: &done.outcome,
+                });
+                if batch.is_empty() {
+                    first_at = Instant::now();
+                }
+                batch_chunks += done.records.len();
+                batch.push(done);
+                if batch.len() >= BATCH_FILES || batch_chunks >= BATCH_CHUNKS {
+                    writer.flush(std::mem::take(&mut batch)).await?;
+                    batch_chunks = 0;
+                }
+            }
+            Some(None) => {
+                writer.flush(std::mem::take(&mut batch)).await?;
+                batch_chunks = 0;
+            }
+            None => break,
+        }
+    }
+    writer.flush(std::mem::take(&mut batch)).await?;
+    let taken_over = std::mem::take(&mut writer.taken_over);
+    drop(writer);
+    let _ = workers.join();
+
+    // Records under the roots that the walk did not see are gone (deleted, moved away, or now
+    // ignored), unless they sit in a folder the walk could not read.
+    let blocked: Vec<&Path> = walked
+        .issues
+        .iter()
+        .filter(|i| i.is_dir)
+        .map(|i| i.path.as_path())
+        .collect();
+    let mut removals: Vec<String> = Vec::new();
+    for root in &abs_roots {
+        for p in manifest.paths_under(&path_key(root))? {
+            if seen.contains(&p) || blocked.iter().any(|b| Path::new(&p).starts_with(b)) {
+                continue;
+            }
+            removals.push(p);
+        }
+    }
+    for from in taken_over {
+        if !removals.contains(&from) && manifest.get(&from)?.is_some() {
+            removals.push(from);
+        }
+    }
+    if !removals.is_empty() {
+        index.write(&removals, Vec::new()).await?;
+        manifest.apply(&[], &removals)?;
+    }
+    summary.files_removed = removals.len() as u64;
+
+    if summary.chunks_indexed > 0 || summary.files_removed > 0 {
+        index
+            .optimize(ctx.settings.index.vector_index_threshold)
+            .await?;
+    }
+
+    summary.files_skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    summary.elapsed_ms = start.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+/// Brings the index and the manifest into agreement before writing: chunks of files the
+/// manifest does not know are removed; files whose chunks are incomplete are forgotten by the
+/// manifest so that this run indexes them again.
+async fn reconcile(
+    manifest: &mut Manifest,
+    index: &mut Index,
+    on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
+) -> Result<()> {
+    let indexed: HashMap<String, u32> = manifest
         .all()?
         .into_iter()
         .filter(|r| r.status == FileStatus::Indexed)
-        .filter_map(|r| r.hash.clone().map(|h| (h, r)))
+        .map(|r| (r.path, r.chunks))
         .collect();
+    let report = index.reconcile(&indexed).await?;
+    if !report.stale_paths.is_empty() {
+        manifest.apply(&[], &report.stale_paths)?;
+    }
+    if report.orphans_removed > 0 || !report.stale_paths.is_empty() {
+        on_event(IngestEvent::Repaired {
+            orphans_removed: report.orphans_removed,
+            stale_files: report.stale_paths.len(),
+        });
+    }
+    Ok(())
+}
 
-    let parse_opts = ctx.parse_options();
-    let chunk_cfg = ctx.chunk_config();
+/// Starts the parse workers: a bounded thread pool that reads, parses and chunks files and
+/// sends the results to the writer.
+fn spawn_workers(
+    ctx: &Context,
+    to_read: Vec<Found>,
+    known: Arc<HashMap<String, FileRecord>>,
+    counter: Arc<docent_embed::HfTokenCounter>,
+    tx: mpsc::Sender<Done>,
+) -> Result<std::thread::JoinHandle<()>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(ctx.threads())
         .thread_name(|i| format!("docent-ingest-{i}"))
         .build()
         .map_err(|e| EngineError::Threads(e.to_string()))?;
-
-    let (tx, rx) = mpsc::sync_channel::<Done>(256);
-    let mut pending: Vec<FileRecord> = Vec::new();
-    let mut removals: Vec<String> = Vec::new();
-    let mut taken_over: HashSet<String> = HashSet::new();
-    let now = unix_now();
-
-    std::thread::scope(|scope| -> Result<()> {
-        let work = &to_read;
-        let known = &known;
-        let parse_opts = &parse_opts;
-        let chunk_cfg = &chunk_cfg;
-        let counter: &dyn TokenCounter = &counter;
-        let pool = &pool;
-        scope.spawn(move || {
+    let parse_opts = ctx.parse_options();
+    let chunk_cfg = ctx.chunk_config();
+    std::thread::Builder::new()
+        .name("docent-ingest".into())
+        .spawn(move || {
             pool.install(|| {
                 use rayon::prelude::*;
-                work.par_iter().for_each_with(tx, |tx, found| {
-                    let done = process(found, known, parse_opts, chunk_cfg, counter);
-                    let _ = tx.send(done);
+                to_read.par_iter().for_each_with(tx, |tx, found| {
+                    let done = process(found, &known, &parse_opts, &chunk_cfg, counter.as_ref());
+                    let _ = tx.blocking_send(done);
                 });
             });
-        });
+        })
+        .map_err(|e| EngineError::Threads(e.to_string()))
+}
 
-        let mut last_commit = Instant::now();
-        for done in rx {
-            on_event(IngestEvent::File {
-                path: &done.found.path,
-                outcome: &done.outcome,
-            });
-            summary.bytes_read += done.bytes_read;
+/// The single writer: embeds what the cache lacks, writes batches to the index, then to the
+/// manifest.
+struct Writer<'a> {
+    manifest: &'a mut Manifest,
+    index: &'a mut Index,
+    embedder: Arc<docent_embed::BertEmbedder>,
+    known: Arc<HashMap<String, FileRecord>>,
+    seen: &'a HashSet<String>,
+    summary: &'a mut IngestSummary,
+    now: i64,
+    /// Old paths of moved files, whose records go once the run is done.
+    taken_over: Vec<String>,
+}
+
+impl Writer<'_> {
+    async fn flush(&mut self, batch: Vec<Done>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut replace: Vec<String> = Vec::new();
+        let mut add: Vec<ChunkRecord> = Vec::new();
+        let mut upserts: Vec<FileRecord> = Vec::new();
+        for done in batch {
+            self.summary.bytes_read += done.bytes_read;
             let key = path_key(&done.found.path);
             let mut rec = FileRecord {
                 path: key.clone(),
@@ -240,7 +408,7 @@ pub fn ingest(
                 reason: None,
                 documents: 0,
                 chunks: 0,
-                indexed_at: now,
+                indexed_at: self.now,
             };
             match &done.outcome {
                 FileOutcome::Indexed {
@@ -249,12 +417,12 @@ pub fn ingest(
                     chunks,
                     warnings,
                 } => {
-                    summary.files_indexed += 1;
-                    summary.chunks += u64::from(*chunks);
-                    summary.chunks_indexed += u64::from(*chunks);
-                    summary.documents += u64::from(*documents);
+                    self.summary.files_indexed += 1;
+                    self.summary.chunks += u64::from(*chunks);
+                    self.summary.chunks_indexed += u64::from(*chunks);
+                    self.summary.documents += u64::from(*documents);
                     for w in warnings {
-                        summary.warnings.push(SkippedFile {
+                        self.summary.warnings.push(SkippedFile {
                             path: key.clone(),
                             reason: w.clone(),
                             error: true,
@@ -263,99 +431,136 @@ pub fn ingest(
                     rec.parser = Some(parser.clone());
                     rec.documents = *documents;
                     rec.chunks = *chunks;
+                    replace.push(key.clone());
+                    add.extend(done.records);
                 }
                 FileOutcome::Unchanged => {
                     // Touched but identical: keep the record, refresh size and mtime.
-                    summary.files_unchanged += 1;
-                    if let Some(old) = manifest.get(&key)? {
-                        summary.chunks += u64::from(old.chunks);
-                        summary.documents += u64::from(old.documents);
-                        rec = FileRecord {
-                            size: done.found.size,
-                            mtime_ns: done.found.mtime_ns,
-                            ..old
-                        };
+                    self.summary.files_unchanged += 1;
+                    match self.manifest.get(&key)? {
+                        Some(old) => {
+                            self.summary.chunks += u64::from(old.chunks);
+                            self.summary.documents += u64::from(old.documents);
+                            rec = FileRecord {
+                                size: done.found.size,
+                                mtime_ns: done.found.mtime_ns,
+                                ..old
+                            };
+                        }
+                        None => continue,
                     }
                 }
                 FileOutcome::Moved { from } => {
-                    summary.files_moved += 1;
-                    if let Some(old) = known.get(done.hash.as_deref().unwrap_or_default()) {
-                        summary.chunks += u64::from(old.chunks);
-                        summary.documents += u64::from(old.documents);
-                        rec.parser = old.parser.clone();
-                        rec.documents = old.documents;
-                        rec.chunks = old.chunks;
-                    }
-                    if let Some(replaced) = &done.replaces
-                        && !seen.contains(replaced)
-                        && !Path::new(replaced).exists()
-                    {
-                        taken_over.insert(from.clone());
+                    let old = self.index.chunks_by_path(from).await?;
+                    let Some(prev) = self.known.get(done.hash.as_deref().unwrap_or_default())
+                    else {
+                        continue;
+                    };
+                    self.summary.files_moved += 1;
+                    self.summary.chunks += u64::from(prev.chunks);
+                    self.summary.chunks_indexed += old.len() as u64;
+                    self.summary.chunks_cached += old.len() as u64;
+                    self.summary.documents += u64::from(prev.documents);
+                    rec.parser = prev.parser.clone();
+                    rec.documents = prev.documents;
+                    rec.chunks = prev.chunks;
+                    replace.push(key.clone());
+                    add.extend(moved_records(old, &key));
+                    if !self.seen.contains(from) && !Path::new(from).exists() {
+                        self.taken_over.push(from.clone());
                     }
                 }
-                FileOutcome::Skipped { reason } => {
-                    rec.status = FileStatus::Skipped;
+                FileOutcome::Skipped { reason } | FileOutcome::Failed { reason } => {
+                    let error = matches!(done.outcome, FileOutcome::Failed { .. });
+                    rec.status = if error {
+                        FileStatus::Failed
+                    } else {
+                        FileStatus::Skipped
+                    };
                     rec.reason = Some(reason.clone());
-                    summary.files_skipped.push(SkippedFile {
+                    self.summary.files_skipped.push(SkippedFile {
                         path: key.clone(),
                         reason: reason.clone(),
-                        error: false,
+                        error,
                     });
-                }
-                FileOutcome::Failed { reason } => {
-                    rec.status = FileStatus::Failed;
-                    rec.reason = Some(reason.clone());
-                    summary.files_skipped.push(SkippedFile {
-                        path: key.clone(),
-                        reason: reason.clone(),
-                        error: true,
-                    });
+                    // A file that was indexed before and now fails loses its old chunks.
+                    replace.push(key.clone());
                 }
             }
-            pending.push(rec);
-            if pending.len() >= COMMIT_EVERY || last_commit.elapsed() >= COMMIT_INTERVAL {
-                manifest.apply(&pending, &[])?;
-                pending.clear();
-                last_commit = Instant::now();
-            }
+            upserts.push(rec);
         }
+        self.embed(&mut add).await?;
+        self.index.write(&replace, add).await?;
+        self.manifest.apply(&upserts, &[])?;
         Ok(())
-    })?;
+    }
 
-    // Records under the roots that the walk did not see are gone (deleted, moved away, or now
-    // ignored), unless they sit in a folder the walk could not read.
-    let blocked: Vec<&Path> = walked
-        .issues
-        .iter()
-        .filter(|i| i.is_dir)
-        .map(|i| i.path.as_path())
-        .collect();
-    for root in &abs_roots {
-        for p in manifest.paths_under(&path_key(root))? {
-            if seen.contains(&p) || blocked.iter().any(|b| Path::new(&p).starts_with(b)) {
-                continue;
+    /// Fills in vectors: from the cache (the index) where equal content was embedded before,
+    /// else from the model, each distinct content once.
+    async fn embed(&mut self, records: &mut [ChunkRecord]) -> Result<()> {
+        let missing: Vec<ContentHash> = {
+            let mut set: Vec<ContentHash> = records
+                .iter()
+                .filter(|r| r.vector.is_empty())
+                .map(|r| r.content_hash.clone())
+                .collect();
+            set.sort();
+            set.dedup();
+            set
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut vectors = self.index.vectors_for(&missing).await?;
+        let mut to_embed: Vec<(ContentHash, String)> = Vec::new();
+        let mut queued: HashSet<ContentHash> = HashSet::new();
+        for r in records.iter() {
+            if r.vector.is_empty()
+                && !vectors.contains_key(&r.content_hash)
+                && queued.insert(r.content_hash.clone())
+            {
+                to_embed.push((
+                    r.content_hash.clone(),
+                    docent_core::embedding_text(r.context.as_deref(), &r.text),
+                ));
             }
-            removals.push(p);
         }
-    }
-    for from in taken_over {
-        if !removals.contains(&from) {
-            removals.push(from);
+        if !to_embed.is_empty() {
+            let embedder = self.embedder.clone();
+            let texts: Vec<String> = to_embed.iter().map(|(_, t)| t.clone()).collect();
+            let computed = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                embedder.embed(&refs, EmbedKind::Document)
+            })
+            .await
+            .map_err(|e| EngineError::Threads(e.to_string()))?
+            .map_err(EngineError::Embedding)?;
+            for ((hash, _), v) in to_embed.into_iter().zip(computed) {
+                vectors.insert(hash, v);
+            }
         }
+        for r in records.iter_mut().filter(|r| r.vector.is_empty()) {
+            match vectors.get(&r.content_hash) {
+                Some(v) => {
+                    r.vector = v.clone();
+                }
+                None => {
+                    return Err(EngineError::Embedding(docent_core::SeamError::new(
+                        "the embedder returned fewer vectors than texts",
+                    )));
+                }
+            }
+        }
+        let total = records.len() as u64;
+        let embedded = queued.len() as u64;
+        self.summary.chunks_embedded += embedded;
+        self.summary.chunks_cached += total.saturating_sub(embedded);
+        Ok(())
     }
-    summary.files_removed = removals
-        .iter()
-        .filter(|p| !pending.iter().any(|r| &r.path == *p))
-        .count() as u64;
-    manifest.apply(&pending, &removals)?;
-
-    summary.files_skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    summary.elapsed_ms = start.elapsed().as_millis() as u64;
-    Ok(summary)
 }
 
 /// The manifest key of a path: the absolute path as a string.
-fn path_key(p: &Path) -> String {
+pub(crate) fn path_key(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
@@ -392,7 +597,7 @@ fn process(
         hash: None,
         bytes_read: 0,
         outcome: FileOutcome::Unchanged,
-        replaces: None,
+        records: Vec::new(),
     };
     let path = &found.path;
     if found.size > parse_opts.max_file_bytes {
@@ -439,51 +644,59 @@ fn process(
             return done; // touched, same content
         }
         // Same content as an indexed file elsewhere: a move (the old path is gone) or a copy.
-        done.replaces = Some(prev.path.clone());
         done.outcome = FileOutcome::Moved {
             from: prev.path.clone(),
         };
         return done;
     }
-    done.outcome = parse_and_chunk(path, &bytes, parse_opts, chunk_cfg, counter);
+    match parse_and_chunk(path, &key, &bytes, parse_opts, chunk_cfg, counter) {
+        Ok((outcome, records)) => {
+            done.outcome = outcome;
+            done.records = records;
+        }
+        Err(outcome) => done.outcome = outcome,
+    }
     done
 }
 
 fn parse_and_chunk(
     path: &Path,
+    key: &str,
     bytes: &[u8],
     parse_opts: &ParseOptions,
     chunk_cfg: &docent_chunk::ChunkConfig,
     counter: &dyn TokenCounter,
-) -> FileOutcome {
+) -> std::result::Result<(FileOutcome, Vec<ChunkRecord>), FileOutcome> {
     match docent_parse::parse_bytes(path, bytes, parse_opts) {
         Ok(Outcome::Parsed {
             format,
             documents,
             warnings,
         }) => {
-            let mut chunks = 0u32;
+            let mut records = Vec::new();
             for doc in &documents {
-                match docent_chunk::chunk_document(doc, counter, chunk_cfg) {
-                    Ok(c) => chunks += c.len() as u32,
-                    Err(e) => {
-                        return FileOutcome::Failed {
+                let chunks =
+                    docent_chunk::chunk_document(doc, counter, chunk_cfg).map_err(|e| {
+                        FileOutcome::Failed {
                             reason: format!("chunking failed: {e}"),
-                        };
-                    }
-                }
+                        }
+                    })?;
+                records.extend(chunks.iter().map(|c| chunk_record(key, doc, c)));
             }
-            FileOutcome::Indexed {
-                parser: format.name().to_string(),
-                documents: documents.len() as u32,
-                chunks,
-                warnings,
-            }
+            Ok((
+                FileOutcome::Indexed {
+                    parser: format.name().to_string(),
+                    documents: documents.len() as u32,
+                    chunks: records.len() as u32,
+                    warnings,
+                },
+                records,
+            ))
         }
-        Ok(Outcome::Skipped { reason, .. }) => FileOutcome::Skipped {
+        Ok(Outcome::Skipped { reason, .. }) => Err(FileOutcome::Skipped {
             reason: reason.to_string(),
-        },
-        Err(e) => FileOutcome::Failed { reason: e.reason() },
+        }),
+        Err(e) => Err(FileOutcome::Failed { reason: e.reason() }),
     }
 }
 

@@ -1,22 +1,39 @@
 //! # docent-engine
 //!
 //! The only crate that knows every stage. It wires discovery ([`walk`]), parsing
-//! (`docent-parse`), chunking (`docent-chunk`, measured with the embedding model's tokenizer from
-//! `docent-embed`) and the manifest (`docent-store`) into the ingest pipeline ([`ingest`]), and
-//! offers the single-file view behind `docent inspect` ([`inspect`]).
+//! (`docent-parse`), chunking (`docent-chunk`, measured with the embedding model's tokenizer),
+//! embedding (`docent-embed`), storage (`docent-store`: manifest, LanceDB, tantivy) and retrieval
+//! (`docent-retrieve`) into the pipelines behind the commands:
 //!
-//! Parsing runs on a bounded pool of worker threads; results flow over a channel to one writer
-//! that commits them to the manifest in small transactions, so an interrupted run keeps what it
-//! finished. Progress is reported as [`IngestEvent`]s to a callback; the engine never prints.
-//! It refuses presentation (no terminal output, no exit codes): that is the binary's job.
+//! - [`ingest`]: walk → read/parse/chunk on a bounded worker pool → embed with a
+//!   content-addressed cache → write the index → record in the manifest, in that order, in small
+//!   batches, so an interrupted run keeps what it finished and a crash leaves nothing
+//!   inconsistent (the writer reconciles on start).
+//! - [`search`] / [`Searcher`]: hybrid (BM25 + vector, fused), BM25-only or vector-only search
+//!   with filters, de-duplication and snippets.
+//! - [`eval_retrieval`]: retrieval quality on a BEIR dataset with the real pipeline.
+//! - [`reindex`]: new vectors for every stored chunk while the old index serves, then a swap.
+//! - [`models`]: the models directory (list, import, verify).
+//! - [`inspect`]: one file, parsed and chunked, without touching the index.
+//!
+//! Async where storage is (LanceDB); model compute runs on blocking threads. It never builds a
+//! runtime and never prints: progress goes to callbacks, presentation to the binary.
 
 mod context;
 mod error;
+mod eval;
 mod ingest;
 mod inspect;
+pub mod models;
+mod records;
+mod reindex;
+mod search;
 pub mod walk;
 
 pub use context::Context;
 pub use error::{EngineError, Result};
+pub use eval::{EvalEvent, EvalResult, eval_retrieval};
 pub use ingest::{FileOutcome, IngestEvent, IngestSummary, SkippedFile, ingest};
 pub use inspect::{Inspection, inspect};
+pub use reindex::{ReindexSummary, reindex};
+pub use search::{SearchHit, SearchRequest, SearchResult, Searcher, parse_mode, search};

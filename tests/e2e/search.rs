@@ -1,0 +1,184 @@
+//! `docent search` over the indexed fixtures: locations, filters, updates, hostile input.
+
+use crate::{Env, stderr, stdout_json};
+
+fn search(env: &Env, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["search", "--json"];
+    all.extend_from_slice(args);
+    let out = env.run(&all);
+    assert!(
+        out.status.success(),
+        "search {args:?} failed: {}",
+        stderr(&out)
+    );
+    stdout_json(&out)
+}
+
+fn top(v: &serde_json::Value) -> &serde_json::Value {
+    &v["hits"][0]
+}
+
+#[test]
+fn finds_fixture_content_at_the_right_location() {
+    let env = Env::new();
+    let root = env.copy_fixtures();
+    env.run(&["index", "-q", root.to_str().unwrap()]);
+
+    // A fact on page 2 of the contract.
+    for mode in ["hybrid", "bm25", "vector"] {
+        let v = search(
+            &env,
+            &[
+                "--mode",
+                mode,
+                "liquidated damages per calendar day of delay",
+            ],
+        );
+        let hit = top(&v);
+        assert!(
+            hit["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("pdf/linden-contract.pdf"),
+            "{mode}: {v:#}"
+        );
+        assert_eq!(hit["page"], 2, "{mode}: {v:#}");
+        assert_eq!(hit["kind"], "pdf");
+        assert!(v["took_ms"].is_u64());
+    }
+
+    // A note, found with its heading path and line range.
+    let v = search(&env, &["asbestos abatement cost"]);
+    let notes: Vec<&serde_json::Value> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["kind"] == "note")
+        .collect();
+    assert!(!notes.is_empty(), "{v:#}");
+    let lines = notes[0]["lines"].as_array().unwrap();
+    assert!(lines[0].as_u64().unwrap() >= 1 && lines[1].as_u64() >= lines[0].as_u64());
+
+    // An email, with subject and sender.
+    let v = search(
+        &env,
+        &[
+            "when will the rooftop HVAC units be delivered",
+            "kind:email",
+        ],
+    );
+    let hit = top(&v);
+    assert_eq!(hit["kind"], "email", "{v:#}");
+    assert!(hit["subject"].as_str().unwrap().contains("HVAC"), "{v:#}");
+    for h in v["hits"].as_array().unwrap() {
+        assert_eq!(h["kind"], "email");
+    }
+}
+
+#[test]
+fn filters_and_hostile_queries() {
+    let env = Env::new();
+    let root = env.copy_fixtures();
+    env.run(&["index", "-q", root.to_str().unwrap()]);
+
+    let v = search(&env, &["window frames from:müller"]);
+    for h in v["hits"].as_array().unwrap() {
+        assert!(
+            h["from"]
+                .as_str()
+                .unwrap_or("")
+                .to_lowercase()
+                .contains("müller"),
+            "{v:#}"
+        );
+    }
+    let v = search(&env, &["roof", "kind:pdf", "path:fixtures/pdf/"]);
+    assert!(!v["hits"].as_array().unwrap().is_empty(), "{v:#}");
+    for h in v["hits"].as_array().unwrap() {
+        assert!(
+            h["path"].as_str().unwrap().contains("/fixtures/pdf/"),
+            "{v:#}"
+        );
+    }
+    let v = search(&env, &["asbestos after:2024-11-15 before:2024-12-01"]);
+    for h in v["hits"].as_array().unwrap() {
+        let d = h["date"].as_str().unwrap();
+        assert!(d >= "2024-11-15" && d < "2024-12-01", "{v:#}");
+    }
+
+    let long = "payment ".repeat(1300);
+    for q in [
+        "",
+        "((a:b]]~^2 OR NOT \"",
+        "kind:video",
+        "図書館の屋根",
+        "🙂🙂🙂",
+        "\u{1b}[31mred",
+        long.as_str(),
+    ] {
+        let out = env.run(&["search", "--json", q]);
+        assert!(out.status.success(), "{q:?}: {}", stderr(&out));
+        let v = stdout_json(&out);
+        assert!(v["hits"].is_array(), "{q:?}");
+    }
+}
+
+#[test]
+fn edits_and_deletions_show_up_in_search() {
+    let env = Env::new();
+    let root = env.work.path().join("docs");
+    std::fs::create_dir_all(&root).unwrap();
+    let r = root.to_str().unwrap();
+    std::fs::write(
+        root.join("a.md"),
+        "# Garden\n\nThe greenhouse needs new glass panels.\n",
+    )
+    .unwrap();
+    env.run(&["index", "-q", r]);
+    let v = search(&env, &["--mode", "bm25", "greenhouse glass"]);
+    assert_eq!(v["hits"].as_array().unwrap().len(), 1, "{v:#}");
+
+    // Edit: the old words are gone, the new ones found.
+    std::fs::write(
+        root.join("a.md"),
+        "# Garden\n\nThe orchard needs twelve apple trees.\n",
+    )
+    .unwrap();
+    env.run(&["index", "-q", r]);
+    let v = search(&env, &["--mode", "bm25", "greenhouse glass"]);
+    assert_eq!(v["hits"].as_array().unwrap().len(), 0, "{v:#}");
+    let v = search(&env, &["--mode", "bm25", "apple trees"]);
+    assert_eq!(v["hits"].as_array().unwrap().len(), 1, "{v:#}");
+
+    // Move: found at the new path, not at the old one; nothing re-embedded.
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::rename(root.join("a.md"), root.join("sub/b.md")).unwrap();
+    let s = stdout_json(&env.run(&["index", "--json", r]));
+    assert_eq!(s["files_moved"], 1, "{s:#}");
+    assert_eq!(s["chunks_embedded"], 0, "{s:#}");
+    let v = search(&env, &["apple trees"]);
+    let paths: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 1, "{v:#}");
+    assert!(paths[0].ends_with("sub/b.md"), "{paths:?}");
+
+    // Delete: gone from both retrievers.
+    std::fs::remove_file(root.join("sub/b.md")).unwrap();
+    env.run(&["index", "-q", r]);
+    for mode in ["bm25", "vector"] {
+        let v = search(&env, &["--mode", mode, "apple trees"]);
+        assert_eq!(v["hits"].as_array().unwrap().len(), 0, "{mode}: {v:#}");
+    }
+}
+
+#[test]
+fn search_without_an_index_says_what_to_do() {
+    let env = Env::new();
+    let out = env.run(&["search", "anything"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("docent index"), "{}", stderr(&out));
+}
