@@ -254,7 +254,11 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let t = Instant::now();
     let s = rt
-        .block_on(docent_engine::ingest(&ctx, &[corpus.path().to_path_buf()], &|_| {}))
+        .block_on(docent_engine::ingest(
+            &ctx,
+            &[corpus.path().to_path_buf()],
+            &|_| {},
+        ))
         .unwrap();
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -272,7 +276,11 @@ fn main() {
     }
     let t = Instant::now();
     let s2 = rt
-        .block_on(docent_engine::ingest(&ctx, &[corpus.path().to_path_buf()], &|_| {}))
+        .block_on(docent_engine::ingest(
+            &ctx,
+            &[corpus.path().to_path_buf()],
+            &|_| {},
+        ))
         .unwrap();
     let secs2 = t.elapsed().as_secs_f64();
     println!(

@@ -88,9 +88,10 @@ pub struct IndexArgs {
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// What to look for, with optional filters (e.g. `roof budget kind:pdf after:2024-06-01`)
-    #[arg(value_name = "QUERY")]
-    pub query: String,
+    /// What to look for, with optional filters (e.g. `roof budget kind:pdf after:2024-06-01`);
+    /// several words need no quotes
+    #[arg(value_name = "QUERY", required = true, num_args = 1..)]
+    pub query: Vec<String>,
 
     /// Number of results
     #[arg(short, long, value_name = "N")]

@@ -13,7 +13,7 @@ pub async fn run(ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitCode> {
     let mode =
         docent_engine::parse_mode(args.mode.as_deref().unwrap_or(&ctx.settings.search.mode))?;
     let req = SearchRequest {
-        query: args.query.clone(),
+        query: args.query.join(" "),
         k: args.k.unwrap_or(ctx.settings.search.k),
         mode,
     };
@@ -71,7 +71,7 @@ pub async fn run(ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitCode> {
         println!("{:>2}. {loc}  ({:.3})", i + 1, hit.score);
         let label = match (&hit.subject, &hit.heading, &hit.title) {
             (Some(s), _, _) => Some(match (&hit.from, &hit.date) {
-                (Some(f), Some(d)) => format!("{s} — {f}, {}", &d[..d.len().min(10)]),
+                (Some(f), Some(d)) => format!("{s} — {f}, {}", d.get(..10).unwrap_or(d)),
                 _ => s.clone(),
             }),
             (None, Some(h), _) => Some(h.clone()),

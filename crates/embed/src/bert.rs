@@ -188,7 +188,11 @@ impl BertEmbedder {
                 });
             }
             Some(n) => n,
-            None => layout.max_seq_length.or(tokenizer_max).unwrap_or(limit).min(limit),
+            None => layout
+                .max_seq_length
+                .or(tokenizer_max)
+                .unwrap_or(limit)
+                .min(limit),
         };
         if max_tokens <= overhead {
             return Err(EmbedError::InvalidOption {
@@ -273,10 +277,8 @@ impl BertEmbedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let inputs: Vec<EncodeInput<'_>> = texts
-            .iter()
-            .map(|t| self.prepare(t, kind).into())
-            .collect();
+        let inputs: Vec<EncodeInput<'_>> =
+            texts.iter().map(|t| self.prepare(t, kind).into()).collect();
         let encodings = self
             .tokenizer
             .encode_batch_fast(inputs, true)
@@ -328,12 +330,19 @@ impl BertEmbedder {
         for e in batch {
             let ids = e.get_ids();
             buffers.ids.extend_from_slice(ids);
-            buffers.ids.resize(buffers.ids.len() + width - ids.len(), self.pad_id);
-            buffers.lengths.push(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+            buffers
+                .ids
+                .resize(buffers.ids.len() + width - ids.len(), self.pad_id);
+            buffers
+                .lengths
+                .push(u32::try_from(ids.len()).unwrap_or(u32::MAX));
         }
         let ids = Tensor::from_slice(&buffers.ids, (rows, width), &self.device)?;
         let hidden = self.model.forward(&ids, &buffers.lengths)?;
-        let hidden = hidden.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let hidden = hidden
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
 
         let dim = self.identity.dim;
         let mut vectors = Vec::with_capacity(rows);
@@ -412,7 +421,9 @@ fn read_config(path: &Path) -> Result<Config> {
         };
         value["hidden_act"] = serde_json::Value::String(candle_act);
     }
-    if let Some(p) = value.get("position_embedding_type").and_then(|v| v.as_str())
+    if let Some(p) = value
+        .get("position_embedding_type")
+        .and_then(|v| v.as_str())
         && p != "absolute"
     {
         return Err(unsupported(path, format!("position_embedding_type `{p}`")));
@@ -457,7 +468,11 @@ fn load_model(path: &Path, bytes: Vec<u8>, config: &Config, device: &Device) -> 
     let vb = match prefix.strip_suffix('.') {
         Some(p) => vb.pp(p),
         None if prefix.is_empty() => vb,
-        None => return Err(weights_error(format!("unexpected tensor name `{prefix}{WORD_EMBEDDINGS}`"))),
+        None => {
+            return Err(weights_error(format!(
+                "unexpected tensor name `{prefix}{WORD_EMBEDDINGS}`"
+            )));
+        }
     };
     Encoder::load(&vb, config).map_err(|e| weights_error(e.to_string()))
 }

@@ -188,9 +188,7 @@ impl Encoder {
         let inner = layer.intermediate.matmul(&x)?;
         let inner = match self.act {
             HiddenAct::Gelu => inner.apply_op2_no_bwd(&layer.intermediate.bias, &BiasGelu)?,
-            HiddenAct::GeluApproximate => inner
-                .broadcast_add(&layer.intermediate.bias)?
-                .gelu()?,
+            HiddenAct::GeluApproximate => inner.broadcast_add(&layer.intermediate.bias)?.gelu()?,
             HiddenAct::Relu => inner.broadcast_add(&layer.intermediate.bias)?.relu()?,
         };
         let out = (layer.output.forward(&inner)? + x)?;

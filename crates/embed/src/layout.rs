@@ -227,13 +227,14 @@ mod tests {
         let p = Path::new("1_Pooling/config.json");
         let (mode, dim) = parse_pooling(
             p,
-            &map(r#"{"word_embedding_dimension": 384, "pooling_mode_cls_token": false,
-                     "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false}"#),
+            &map(
+                r#"{"word_embedding_dimension": 384, "pooling_mode_cls_token": false,
+                     "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false}"#,
+            ),
         )
         .unwrap();
         assert_eq!((mode, dim), (Pooling::Mean, Some(384)));
-        let (mode, _) =
-            parse_pooling(p, &map(r#"{"pooling_mode_cls_token": true}"#)).unwrap();
+        let (mode, _) = parse_pooling(p, &map(r#"{"pooling_mode_cls_token": true}"#)).unwrap();
         assert_eq!(mode, Pooling::Cls);
 
         let err = parse_pooling(p, &map(r#"{"pooling_mode_max_tokens": true}"#))
@@ -281,13 +282,19 @@ mod tests {
 
         std::fs::write(dir.path().join("modules.json"), "[").unwrap();
         let err = read_layout(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("modules.json: not a valid model file"), "{err}");
+        assert!(
+            err.contains("modules.json: not a valid model file"),
+            "{err}"
+        );
     }
 
     #[test]
     fn manifest_checksum() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(manifest_sha256(dir.path(), "model.safetensors").unwrap(), None);
+        assert_eq!(
+            manifest_sha256(dir.path(), "model.safetensors").unwrap(),
+            None
+        );
         let sha = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
         std::fs::write(
             dir.path().join("MODEL.json"),
@@ -295,7 +302,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            manifest_sha256(dir.path(), "model.safetensors").unwrap().as_deref(),
+            manifest_sha256(dir.path(), "model.safetensors")
+                .unwrap()
+                .as_deref(),
             Some(sha)
         );
         assert_eq!(manifest_sha256(dir.path(), "other.bin").unwrap(), None);

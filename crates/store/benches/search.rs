@@ -89,7 +89,11 @@ fn record(rng: &mut Rng, vocab: &[String], n: usize) -> ChunkRecord {
         doc_id,
         path,
         part: None,
-        kind: if n.is_multiple_of(5) { DocKind::Email } else { DocKind::Note },
+        kind: if n.is_multiple_of(5) {
+            DocKind::Email
+        } else {
+            DocKind::Note
+        },
         ordinal,
         context: Some(text(rng, vocab, 4)),
         page: None,
@@ -137,7 +141,10 @@ async fn vector_pass(
     let mut results = Vec::new();
     for q in queries {
         let t = Instant::now();
-        let hits = index.vector_search(q, K, filter).await.expect("vector search");
+        let hits = index
+            .vector_search(q, K, filter)
+            .await
+            .expect("vector search");
         times.push(t.elapsed());
         results.push(hits.into_iter().map(|h| h.chunk_id.to_string()).collect());
     }
@@ -177,7 +184,11 @@ async fn run(n: usize, kinds: &[VectorIndexKind]) {
         written += batch.len();
         index.write(&paths, batch).await.expect("write");
     }
-    println!("write: {:.1} s ({} chunks per batch)", t.elapsed().as_secs_f64(), BATCH);
+    println!(
+        "write: {:.1} s ({} chunks per batch)",
+        t.elapsed().as_secs_f64(),
+        BATCH
+    );
     let t = Instant::now();
     let r = index.optimize(usize::MAX).await.expect("compact");
     println!(
@@ -203,7 +214,11 @@ async fn run(n: usize, kinds: &[VectorIndexKind]) {
         ..Default::default()
     };
     let (exact, exact_ids) = vector_pass(&index, &queries, &all).await;
-    println!("vector, exact:          p50 {}  p95 {}", ms(exact.p50), ms(exact.p95));
+    println!(
+        "vector, exact:          p50 {}  p95 {}",
+        ms(exact.p50),
+        ms(exact.p95)
+    );
     let (exact_f, exact_f_ids) = vector_pass(&index, &queries, &emails).await;
     println!(
         "vector, exact, kind:email (20%): p50 {}  p95 {}",
@@ -222,7 +237,11 @@ async fn run(n: usize, kinds: &[VectorIndexKind]) {
         times.push(t.elapsed());
     }
     let l = latency(times);
-    println!("keyword (2-4 words):    p50 {}  p95 {}", ms(l.p50), ms(l.p95));
+    println!(
+        "keyword (2-4 words):    p50 {}  p95 {}",
+        ms(l.p50),
+        ms(l.p95)
+    );
     let mut times = Vec::new();
     for q in &kw {
         let t = Instant::now();
@@ -230,7 +249,11 @@ async fn run(n: usize, kinds: &[VectorIndexKind]) {
         times.push(t.elapsed());
     }
     let l = latency(times);
-    println!("keyword, kind:email:    p50 {}  p95 {}", ms(l.p50), ms(l.p95));
+    println!(
+        "keyword, kind:email:    p50 {}  p95 {}",
+        ms(l.p50),
+        ms(l.p95)
+    );
 
     for &kind in kinds {
         let copy = tempfile::tempdir().expect("temp dir");

@@ -61,6 +61,9 @@ pub fn snapshot_settings() -> insta::Settings {
     let tmp = std::env::temp_dir().display().to_string();
     s.add_filter(&format!(r"{}/[^/\s]+", regex_escape(&tmp)), "[TMP]");
     s.set_prepend_module_to_snapshot(false);
+    // serde_json's map order depends on whether some crate in the build enables its
+    // `preserve_order` feature; snapshots must not.
+    s.set_sort_maps(true);
     s
 }
 

@@ -35,7 +35,11 @@ fn embed(e: &BertEmbedder, texts: &[&str], kind: EmbedKind) -> Vec<Vec<f32>> {
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
@@ -140,8 +144,16 @@ fn prefixes_are_applied_by_kind() {
     let query = embed(&e, &[text], EmbedKind::Query).remove(0);
     let doc = embed(&e, &[text], EmbedKind::Document).remove(0);
     let plain = embed(minilm(), &[text], EmbedKind::Query).remove(0);
-    let manual_query = embed(minilm(), &["query: when is the final payment due"], EmbedKind::Query);
-    let manual_doc = embed(minilm(), &["passage: when is the final payment due"], EmbedKind::Query);
+    let manual_query = embed(
+        minilm(),
+        &["query: when is the final payment due"],
+        EmbedKind::Query,
+    );
+    let manual_doc = embed(
+        minilm(),
+        &["passage: when is the final payment due"],
+        EmbedKind::Query,
+    );
 
     assert!(cosine(&query, &manual_query[0]) > 0.99999);
     assert!(cosine(&doc, &manual_doc[0]) > 0.99999);
@@ -156,7 +168,9 @@ fn prefixes_are_applied_by_kind() {
 #[test]
 fn empty_and_very_long_texts_embed() {
     let e = minilm();
-    let words = ["library", "roof", "payment", "schedule", "Zürich", "council", "minutes"];
+    let words = [
+        "library", "roof", "payment", "schedule", "Zürich", "council", "minutes",
+    ];
     let long = (0..5000)
         .map(|i| words[i % words.len()])
         .collect::<Vec<_>>()
@@ -305,7 +319,11 @@ fn load_errors_name_the_file() {
     assert!(err.contains("word_embedding_dimension 768"), "{err}");
 
     // Damaged weights.
-    let tmp = model_copy(MODEL, &[("model.safetensors", b"\x08\0\0\0\0\0\0\0{}".to_vec())], &[]);
+    let tmp = model_copy(
+        MODEL,
+        &[("model.safetensors", b"\x08\0\0\0\0\0\0\0{}".to_vec())],
+        &[],
+    );
     let err = load_err(&tmp.path().join(MODEL), EmbedOptions::default());
     assert!(matches!(err, EmbedError::InvalidWeights { .. }), "{err:?}");
 }
@@ -323,7 +341,10 @@ fn cls_pooling_and_limits_follow_the_model_files() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(e.pooling(), Pooling::Cls);
     assert_eq!(e.max_tokens(), 256);
-    let texts = ["A short text.", "Another, rather longer text about the roof repairs."];
+    let texts = [
+        "A short text.",
+        "Another, rather longer text about the roof repairs.",
+    ];
     let cls = embed(&e, &texts, EmbedKind::Document);
     let mean = embed(minilm(), &texts, EmbedKind::Document);
     for (c, m) in cls.iter().zip(&mean) {

@@ -16,8 +16,7 @@ use tantivy::schema::{
     TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
-    TextAnalyzer,
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
 use tantivy::{DocSet, IndexReader, IndexWriter, ReloadPolicy, TERMINATED, Term};
 
@@ -36,11 +35,11 @@ const MAX_QUERY_TERMS: usize = 64;
 /// Tokens longer than this (in bytes) are dropped, at index and at query time.
 const MAX_TOKEN_BYTES: usize = 40;
 
-/// Field boosts: a word in a heading, title or subject says more about the chunk than one in its
-/// body.
-const BOOST_HEADING: f32 = 1.5;
-const BOOST_TITLE: f32 = 2.0;
-const BOOST_SUBJECT: f32 = 2.0;
+/// Boost of the `labels` field (heading path, title and subject, each once): a word there says
+/// more about the chunk than one in its body, which already holds the same words once as its
+/// context line. The three are one field, not three, so that an email whose heading, title and
+/// subject are the same line does not count its words three more times.
+const BOOST_LABELS: f32 = 1.0;
 
 /// Memory the single indexing thread may buffer before it flushes a segment.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
@@ -96,6 +95,8 @@ struct Fields {
     byte_start: Field,
     byte_end: Field,
     heading: Field,
+    /// Heading path, title and subject, each once (searched, not stored).
+    labels: Field,
     title: Field,
     subject: Field,
     sender: Field,
@@ -130,7 +131,8 @@ fn build_schema() -> Schema {
     b.add_u64_field("byte_end", stored_u64);
     b.add_text_field("heading", english.clone().set_stored());
     b.add_text_field("title", english.clone().set_stored());
-    b.add_text_field("subject", english.set_stored());
+    b.add_text_field("subject", english.clone().set_stored());
+    b.add_text_field("labels", english);
     b.add_text_field(
         "sender",
         TextOptions::default()
@@ -171,6 +173,7 @@ impl Fields {
             byte_start: f("byte_start")?,
             byte_end: f("byte_end")?,
             heading: f("heading")?,
+            labels: f("labels")?,
             title: f("title")?,
             subject: f("subject")?,
             sender: f("sender")?,
@@ -278,6 +281,7 @@ impl KeywordStore {
         opt(&mut d, f.heading, &r.heading);
         opt(&mut d, f.title, &r.title);
         opt(&mut d, f.subject, &r.subject);
+        d.add_text(f.labels, labels(r));
         opt(&mut d, f.sender, &r.from);
         if let Some(date) = &r.date {
             d.add_text(f.date_text, date);
@@ -365,12 +369,7 @@ impl KeywordStore {
         let f = &self.f;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for w in &words {
-            for (field, boost) in [
-                (f.body, 1.0),
-                (f.heading, BOOST_HEADING),
-                (f.title, BOOST_TITLE),
-                (f.subject, BOOST_SUBJECT),
-            ] {
+            for (field, boost) in [(f.body, 1.0), (f.labels, BOOST_LABELS)] {
                 let q = TermQuery::new(
                     Term::from_field_text(field, w),
                     IndexRecordOption::WithFreqs,
@@ -426,7 +425,12 @@ impl KeywordStore {
                 Bound::Excluded(Term::from_field_text(f.path, &upper)),
             )));
         }
-        if let Some(from) = filter.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(from) = filter
+            .from
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let words = tokens(&mut sender_analyzer(), from, MAX_QUERY_TERMS);
             if words.is_empty() {
                 // Nothing in it could ever match a sender's words.
@@ -473,7 +477,11 @@ impl KeywordStore {
 
     fn hit(&self, d: &TantivyDocument, score: f32) -> Result<Hit> {
         let f = &self.f;
-        let s = |field| d.get_first(field).and_then(|v| v.as_str()).map(str::to_string);
+        let s = |field| {
+            d.get_first(field)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
         let u = |field| d.get_first(field).and_then(|v| v.as_u64());
         let corrupt = |what: &str| StoreError::Corrupt {
             path: self.path.clone(),
@@ -585,8 +593,27 @@ mod tests {
     #[test]
     fn sender_words() {
         assert_eq!(
-            tokens(&mut sender_analyzer(), "Alice <Alice.Smith@Example.com>", 64),
+            tokens(
+                &mut sender_analyzer(),
+                "Alice <Alice.Smith@Example.com>",
+                64
+            ),
             vec!["alice", "smith", "example", "com"]
         );
     }
+}
+
+/// The distinct labels of a chunk, for the `labels` field: the heading path, then the title and
+/// the subject unless an earlier label already contains them (a note's heading path starts
+/// with its title; an email's heading and title are its subject).
+fn labels(r: &ChunkRecord) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for label in [&r.heading, &r.title, &r.subject].into_iter().flatten() {
+        let label = label.trim();
+        let lower = label.to_lowercase();
+        if !label.is_empty() && !out.iter().any(|o| o.to_lowercase().contains(&lower)) {
+            out.push(label);
+        }
+    }
+    out.join("\n")
 }

@@ -294,7 +294,10 @@ mod tests {
         make(&d(&t).staging, false, "half");
         recover(t.path()).unwrap();
         assert_eq!(tag(&d(&t).index), "old");
-        assert!(d(&t).staging.exists(), "an incomplete staging is left alone");
+        assert!(
+            d(&t).staging.exists(),
+            "an incomplete staging is left alone"
+        );
 
         // Incomplete staging beside a live index: never promoted.
         let t = tempfile::tempdir().unwrap();

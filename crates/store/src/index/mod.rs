@@ -131,7 +131,11 @@ impl Index {
     /// [`StoreError::FormatVersion`]; one built with another embedding model fails with
     /// [`StoreError::EmbedderMismatch`] (to read such an index, e.g. to reindex it, open it
     /// with [`Index::stored_identity`]).
-    pub async fn open(data_dir: &Path, identity: &EmbedderIdentity, mode: OpenMode) -> Result<Index> {
+    pub async fn open(
+        data_dir: &Path,
+        identity: &EmbedderIdentity,
+        mode: OpenMode,
+    ) -> Result<Index> {
         let root = match mode {
             OpenMode::ReadWrite => {
                 meta::recover(data_dir)?;
@@ -262,7 +266,12 @@ impl Index {
     /// The `k` chunks nearest to `v` by cosine distance among those `filter` admits; the score
     /// is the cosine similarity (1 − distance). The filter is applied before the search, so a
     /// selective filter still yields `k` hits when `k` chunks match it.
-    pub async fn vector_search(&self, v: &[f32], k: usize, filter: &SearchFilter) -> Result<Vec<Hit>> {
+    pub async fn vector_search(
+        &self,
+        v: &[f32],
+        k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<Hit>> {
         self.check_dim(v.len())?;
         if k == 0 {
             return Ok(Vec::new());
@@ -287,7 +296,10 @@ impl Index {
 
     /// Stored vectors of chunks with these content hashes (the embedding cache): hashes not in
     /// the index are absent from the map.
-    pub async fn vectors_for(&self, hashes: &[ContentHash]) -> Result<HashMap<ContentHash, Vec<f32>>> {
+    pub async fn vectors_for(
+        &self,
+        hashes: &[ContentHash],
+    ) -> Result<HashMap<ContentHash, Vec<f32>>> {
         if hashes.is_empty() {
             return Ok(HashMap::new());
         }
@@ -464,7 +476,11 @@ mod tests {
         let mut index = Index::open(dir.path(), &ident(), OpenMode::ReadWrite)
             .await
             .unwrap();
-        let (a0, a1, b0) = (chunk("/d/a.md", 0), chunk("/d/a.md", 1), chunk("/d/b.md", 0));
+        let (a0, a1, b0) = (
+            chunk("/d/a.md", 0),
+            chunk("/d/a.md", 1),
+            chunk("/d/b.md", 0),
+        );
         index
             .write(&["/d/a.md".into()], vec![a0, a1.clone()])
             .await
@@ -472,7 +488,10 @@ mod tests {
         // A crash between the two stores: b.md reached LanceDB only.
         index.write_vectors_only(vec![b0]).await.unwrap();
         // And one chunk of a.md is missing from tantivy only.
-        index.delete_keyword_ids(&[a1.id.to_string()]).await.unwrap();
+        index
+            .delete_keyword_ids(&[a1.id.to_string()])
+            .await
+            .unwrap();
         assert_eq!(index.stats().await.unwrap().chunks, 3);
         assert_eq!(index.keyword_count(), 1);
 
@@ -494,7 +513,10 @@ mod tests {
             .write(&["/d/a.md".into()], vec![chunk("/d/a.md", 0)])
             .await
             .unwrap();
-        index.write_vectors_only(vec![chunk("/d/a.md", 1)]).await.unwrap();
+        index
+            .write_vectors_only(vec![chunk("/d/a.md", 1)])
+            .await
+            .unwrap();
         let indexed: HashMap<String, u32> = [("/d/a.md".to_string(), 2)].into();
         let report = index.reconcile(&indexed).await.unwrap();
         assert_eq!(report.stale_paths, vec!["/d/a.md"]);

@@ -201,13 +201,16 @@ impl VectorStore {
         if records.is_empty() {
             return Ok(());
         }
-        let batch = to_batch(&self.schema, self.dim, records).map_err(|source| {
-            StoreError::Arrow {
+        let batch =
+            to_batch(&self.schema, self.dim, records).map_err(|source| StoreError::Arrow {
                 path: self.path.clone(),
                 source,
-            }
-        })?;
-        self.table.add(batch).execute().await.map_err(self.lance())?;
+            })?;
+        self.table
+            .add(batch)
+            .execute()
+            .await
+            .map_err(self.lance())?;
         Ok(())
     }
 
@@ -283,7 +286,9 @@ impl VectorStore {
         if offset >= end {
             return Ok(Vec::new());
         }
-        let q = self.table.take_offsets((offset as u64..end as u64).collect());
+        let q = self
+            .table
+            .take_offsets((offset as u64..end as u64).collect());
         let batches = self.collect(q).await?;
         let mut out = Vec::new();
         for b in &batches {
@@ -292,7 +297,10 @@ impl VectorStore {
         Ok(out)
     }
 
-    pub async fn vectors_for(&self, hashes: &[ContentHash]) -> Result<HashMap<ContentHash, Vec<f32>>> {
+    pub async fn vectors_for(
+        &self,
+        hashes: &[ContentHash],
+    ) -> Result<HashMap<ContentHash, Vec<f32>>> {
         let mut wanted: Vec<&str> = hashes.iter().map(ContentHash::as_str).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -324,10 +332,7 @@ impl VectorStore {
 
     /// Every (chunk id, path) pair, reading only those two columns.
     pub async fn ids_and_paths(&self) -> Result<Vec<(String, String)>> {
-        let q = self
-            .table
-            .query()
-            .select(Select::columns(&["id", "path"]));
+        let q = self.table.query().select(Select::columns(&["id", "path"]));
         let mut stream = q.execute().await.map_err(self.lance())?;
         let mut out = Vec::new();
         while let Some(b) = stream.try_next().await.map_err(self.lance())? {
@@ -361,7 +366,11 @@ impl VectorStore {
     }
 
     /// Compacts the table, builds or extends its indexes, and prunes old versions.
-    pub async fn optimize(&self, threshold_rows: usize, kind: VectorIndexKind) -> Result<VectorOptimize> {
+    pub async fn optimize(
+        &self,
+        threshold_rows: usize,
+        kind: VectorIndexKind,
+    ) -> Result<VectorOptimize> {
         let mut report = VectorOptimize::default();
         let stats = self
             .table
@@ -485,10 +494,12 @@ pub(crate) fn filter_dates(f: &SearchFilter) -> Result<(Option<i64>, Option<i64>
     let parse = |field: &'static str, v: &Option<String>| -> Result<Option<i64>> {
         match v.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(s) => date_seconds(s).map(Some).ok_or_else(|| StoreError::BadFilter {
-                field,
-                value: s.to_string(),
-            }),
+            Some(s) => date_seconds(s)
+                .map(Some)
+                .ok_or_else(|| StoreError::BadFilter {
+                    field,
+                    value: s.to_string(),
+                }),
         }
     };
     Ok((parse("after", &f.after)?, parse("before", &f.before)?))
@@ -560,12 +571,16 @@ fn to_batch(
         strs(r.iter().map(|x| x.text.as_str())),
         opt(r.iter().map(|x| x.context.as_deref())),
         Arc::new(UInt32Array::from_iter(r.iter().map(|x| x.page))),
-        Arc::new(UInt32Array::from_iter_values(r.iter().map(|x| x.lines.start))),
+        Arc::new(UInt32Array::from_iter_values(
+            r.iter().map(|x| x.lines.start),
+        )),
         Arc::new(UInt32Array::from_iter_values(r.iter().map(|x| x.lines.end))),
         Arc::new(UInt64Array::from_iter_values(
             r.iter().map(|x| x.bytes.start as u64),
         )),
-        Arc::new(UInt64Array::from_iter_values(r.iter().map(|x| x.bytes.end as u64))),
+        Arc::new(UInt64Array::from_iter_values(
+            r.iter().map(|x| x.bytes.end as u64),
+        )),
         opt(r.iter().map(|x| x.heading.as_deref())),
         opt(r.iter().map(|x| x.title.as_deref())),
         opt(r.iter().map(|x| x.subject.as_deref())),
@@ -704,9 +719,7 @@ fn records_from_batch(
     for i in 0..b.num_rows() {
         let kind_s = required(&kind, "kind", i)?;
         let vector = match &vectors {
-            Some(v) => v
-                .get(i)
-                .ok_or_else(|| format!("row {i} has no vector"))?,
+            Some(v) => v.get(i).ok_or_else(|| format!("row {i} has no vector"))?,
             None => Vec::new(),
         };
         out.push(ChunkRecord {
