@@ -213,10 +213,7 @@ impl CustomOp2 for MaskedSoftmax {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (Some((a, b)), Some((c, d))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            bail!("masked-softmax: inputs must be contiguous");
-        };
+        let ((a, b), (c, d)) = contiguous("masked-softmax", l1, l2)?;
         let scores = &s1.as_slice::<f32>()?[a..b];
         let lengths = &s2.as_slice::<u32>()?[c..d];
         let &[rows, heads, queries, keys] = l1.dims() else {
@@ -246,6 +243,16 @@ impl CustomOp2 for MaskedSoftmax {
     }
 }
 
+/// The element ranges of two contiguous inputs of a custom op.
+type Ranges = ((usize, usize), (usize, usize));
+
+fn contiguous(op: &str, l1: &Layout, l2: &Layout) -> candle_core::Result<Ranges> {
+    match (l1.contiguous_offsets(), l2.contiguous_offsets()) {
+        (Some(x), Some(y)) => Ok((x, y)),
+        _ => bail!("{op}: inputs must be contiguous"),
+    }
+}
+
 /// `gelu(x + bias)` (the exact, erf-based GELU) for `x` of shape `(rows, n)` and `bias` of
 /// shape `(n)`, in one pass.
 struct BiasGelu;
@@ -262,10 +269,7 @@ impl CustomOp2 for BiasGelu {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (Some((a, b)), Some((c, d))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            bail!("bias-gelu: inputs must be contiguous");
-        };
+        let ((a, b), (c, d)) = contiguous("bias-gelu", l1, l2)?;
         let x = &s1.as_slice::<f32>()?[a..b];
         let bias = &s2.as_slice::<f32>()?[c..d];
         let n = bias.len();

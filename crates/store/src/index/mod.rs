@@ -163,15 +163,7 @@ impl Index {
                         current: Box::new(identity.clone()),
                     });
                 }
-                let vectors = VectorStore::open(&root.join("lance"), identity.dim, mode).await?;
-                let keywords = KeywordStore::open(&root.join("tantivy"), mode)?;
-                Ok(Index {
-                    root,
-                    mode,
-                    identity: identity.clone(),
-                    vectors,
-                    keywords,
-                })
+                Self::open_stores(root, identity, mode).await
             }
             None if mode == OpenMode::ReadOnly => Err(StoreError::NoIndex { path: root }),
             None => {
@@ -179,18 +171,28 @@ impl Index {
                 // metadata is written last, so its presence means both stores exist.
                 meta::remove_partial(&root)?;
                 std::fs::create_dir_all(&root).map_err(meta::io_err(&root))?;
-                let vectors = VectorStore::open(&root.join("lance"), identity.dim, mode).await?;
-                let keywords = KeywordStore::open(&root.join("tantivy"), mode)?;
-                meta::write_meta(&root, &IndexMeta::new(identity, !staging))?;
-                Ok(Index {
-                    root,
-                    mode,
-                    identity: identity.clone(),
-                    vectors,
-                    keywords,
-                })
+                let index = Self::open_stores(root, identity, mode).await?;
+                meta::write_meta(&index.root, &IndexMeta::new(identity, !staging))?;
+                Ok(index)
             }
         }
+    }
+
+    /// Opens (creating when missing) the two stores under `root`.
+    async fn open_stores(
+        root: PathBuf,
+        identity: &EmbedderIdentity,
+        mode: OpenMode,
+    ) -> Result<Index> {
+        let vectors = VectorStore::open(&root.join("lance"), identity.dim, mode).await?;
+        let keywords = KeywordStore::open(&root.join("tantivy"), mode)?;
+        Ok(Index {
+            root,
+            mode,
+            identity: identity.clone(),
+            vectors,
+            keywords,
+        })
     }
 
     /// The embedder identity recorded in the index of `data_dir` (`None`: no index yet).
