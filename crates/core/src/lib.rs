@@ -2,7 +2,8 @@
 //!
 //! The vocabulary every other docent crate speaks: identifiers ([`DocId`], [`ChunkId`],
 //! [`ContentHash`]), the parsed [`Document`] with its [`Block`]s, the located [`Chunk`] with its
-//! [`Span`], and the narrow traits at the seams between pipeline stages ([`TokenCounter`]).
+//! [`Span`], and the narrow traits at the seams between pipeline stages ([`TokenCounter`], [`Embedder`],
+//! [`Generator`]).
 //!
 //! It owns no I/O and no heavy dependency: parsing, chunking, embedding and storage live in
 //! their own crates and meet only through these types. It refuses anything that would let one
@@ -11,6 +12,7 @@
 //! Privacy: the `Debug` output of types that carry document text prints lengths, never the text.
 
 mod doc;
+mod generate;
 mod id;
 mod seam;
 pub mod text;
@@ -19,5 +21,6 @@ pub use doc::{
     Block, BlockKind, Chunk, DocKind, Document, EmailMeta, Hit, LineRange, SearchFilter, Span,
     embedding_text,
 };
+pub use generate::{ChatMessage, GenerationStats, Generator, Role, SamplingParams, StopReason};
 pub use id::{ChunkId, ContentHash, DocId};
 pub use seam::{EmbedKind, Embedder, EmbedderIdentity, SeamError, TokenCounter, WhitespaceCounter};
