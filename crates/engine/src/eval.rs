@@ -67,6 +67,11 @@ pub async fn eval_retrieval(
 
     let counter = ectx.token_counter()?;
     let embedder = ectx.embedder()?;
+    // BM25 alone needs no vectors: the chunks get zero vectors (never searched) and the
+    // evaluation takes seconds instead of the embedding model's minutes.
+    let needs_vectors = modes.iter().any(|m| *m != Mode::Bm25);
+    let dim = embedder.identity().dim;
+    let mut cache = VectorCache::open(&ctx.paths.data_dir, &name, embedder.identity())?;
     let chunk_cfg = ectx.chunk_config();
     let start = Instant::now();
     let mut chunks_total = 0usize;
@@ -97,10 +102,25 @@ pub async fn eval_retrieval(
                 .map(|r| docent_core::embedding_text(r.context.as_deref(), &r.text))
                 .collect();
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let vectors = tokio::task::block_in_place(|| {
-                embedder.embed(&refs, docent_core::EmbedKind::Document)
-            })
-            .map_err(EngineError::Embedding)?;
+            let vectors = if needs_vectors {
+                let missing: Vec<&str> = refs
+                    .iter()
+                    .copied()
+                    .filter(|t| cache.get(t).is_none())
+                    .collect();
+                if !missing.is_empty() {
+                    let fresh = tokio::task::block_in_place(|| {
+                        embedder.embed(&missing, docent_core::EmbedKind::Document)
+                    })
+                    .map_err(EngineError::Embedding)?;
+                    cache.extend(&missing, fresh)?;
+                }
+                refs.iter()
+                    .map(|t| cache.get(t).map(<[f32]>::to_vec).unwrap_or_default())
+                    .collect()
+            } else {
+                vec![vec![0.0; dim]; refs.len()]
+            };
             for (r, v) in records.iter_mut().zip(vectors) {
                 r.vector = v;
             }
@@ -111,9 +131,12 @@ pub async fn eval_retrieval(
                 total,
             });
         }
-        index
-            .optimize(ectx.settings.index.vector_index_threshold)
-            .await?;
+        let threshold = if needs_vectors {
+            ectx.settings.index.vector_index_threshold
+        } else {
+            usize::MAX
+        };
+        index.optimize(threshold).await?;
     }
     let index_s = start.elapsed().as_secs_f64();
 
@@ -128,7 +151,12 @@ pub async fn eval_retrieval(
             runs.push((*m, None));
         }
     }
-    let mut searcher = Searcher::open(&ectx, Mode::Hybrid).await?;
+    let open_mode = if needs_vectors {
+        Mode::Hybrid
+    } else {
+        Mode::Bm25
+    };
+    let mut searcher = Searcher::open(&ectx, open_mode).await?;
     searcher.set_candidates(100);
     let mut qids: Vec<&String> = dataset.qrels.keys().collect();
     qids.sort();
@@ -176,6 +204,122 @@ pub async fn eval_retrieval(
     Ok(results)
 }
 
+/// Document vectors of earlier evaluations, so that re-running one (to compare fusions or BM25
+/// settings) does not embed the corpus again: `<data dir>/cache/eval/<dataset>-<model>-<checksum>.vec`,
+/// an append-only file of records (BLAKE3 of the embedded text, then `dim` little-endian f32).
+/// A torn last record (a run killed mid-write) is ignored. Vectors are a pure function of the
+/// text and the model, so cached and fresh runs report the same figures.
+struct VectorCache {
+    dim: usize,
+    path: std::path::PathBuf,
+    map: HashMap<[u8; 32], Vec<f32>>,
+    file: Option<std::fs::File>,
+}
+
+impl VectorCache {
+    fn open(data_dir: &Path, dataset: &str, id: &docent_core::EmbedderIdentity) -> Result<Self> {
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        let sum: String = id.checksum.chars().rev().take(16).collect();
+        let dir = data_dir.join("cache").join("eval");
+        let path = dir.join(format!(
+            "{}-{}-{}.vec",
+            safe(dataset),
+            safe(&id.model),
+            safe(&sum)
+        ));
+        let io = |source| EngineError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut map = HashMap::new();
+        let record = 32 + 4 * id.dim;
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                for r in bytes.chunks_exact(record) {
+                    let mut key = [0u8; 32];
+                    key.copy_from_slice(&r[..32]);
+                    let v = r[32..]
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    map.insert(key, v);
+                }
+                if bytes.len() % record != 0 {
+                    // Drop the torn tail so appends stay aligned.
+                    let keep = (bytes.len() / record * record) as u64;
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(io)?;
+                    f.set_len(keep).map_err(io)?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(VectorCache {
+            dim: id.dim,
+            path,
+            map,
+            file: None,
+        })
+    }
+
+    fn get(&self, text: &str) -> Option<&[f32]> {
+        self.map
+            .get(blake3::hash(text.as_bytes()).as_bytes())
+            .map(Vec::as_slice)
+    }
+
+    fn extend(&mut self, texts: &[&str], vectors: Vec<Vec<f32>>) -> Result<()> {
+        use std::io::Write;
+        let path = self.path.clone();
+        let io = |source| EngineError::Io {
+            path: path.clone(),
+            source,
+        };
+        if self.file.is_none() {
+            self.file = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .map_err(io)?,
+            );
+        }
+        let mut buf = Vec::with_capacity(texts.len() * (32 + 4 * self.dim));
+        for (t, v) in texts.iter().zip(vectors) {
+            let key = *blake3::hash(t.as_bytes()).as_bytes();
+            if v.len() != self.dim {
+                continue;
+            }
+            buf.extend_from_slice(&key);
+            for x in &v {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+            self.map.insert(key, v);
+        }
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(&buf).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
 const BEIR_PREFIX: &str = "/beir/";
 
 /// A corpus entry as a one-block note whose title is its context.
@@ -219,4 +363,60 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use docent_core::EmbedderIdentity;
+
+    fn identity() -> EmbedderIdentity {
+        EmbedderIdentity {
+            model: "m".into(),
+            checksum: "abc123".into(),
+            dim: 3,
+        }
+    }
+
+    #[test]
+    fn vector_cache_survives_reopening_and_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut c = VectorCache::open(dir.path(), "set", &identity()).unwrap();
+            assert!(c.get("a").is_none());
+            c.extend(&["a", "b"], vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]])
+                .unwrap();
+            assert_eq!(c.get("b"), Some(&[4.0, 5.0, 6.0][..]));
+        }
+        let file = std::fs::read_dir(dir.path().join("cache/eval"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        // A run killed mid-write leaves half a record behind.
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.extend_from_slice(&[7; 10]);
+        std::fs::write(&file, &bytes).unwrap();
+
+        let mut c = VectorCache::open(dir.path(), "set", &identity()).unwrap();
+        assert_eq!(c.get("a"), Some(&[1.0, 2.0, 3.0][..]));
+        assert_eq!(c.get("b"), Some(&[4.0, 5.0, 6.0][..]));
+        c.extend(&["c"], vec![vec![7.0, 8.0, 9.0]]).unwrap();
+        let c = VectorCache::open(dir.path(), "set", &identity()).unwrap();
+        assert_eq!(c.get("c"), Some(&[7.0, 8.0, 9.0][..]));
+        assert_eq!(c.get("a"), Some(&[1.0, 2.0, 3.0][..]));
+
+        // Another model's vectors live in another file.
+        let other = EmbedderIdentity {
+            checksum: "def456".into(),
+            ..identity()
+        };
+        assert!(
+            VectorCache::open(dir.path(), "set", &other)
+                .unwrap()
+                .get("a")
+                .is_none()
+        );
+    }
 }
