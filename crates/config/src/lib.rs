@@ -270,7 +270,7 @@ impl Settings {
         }
         if !(-1.0..=1.0).contains(&self.ask.min_relevance) {
             return Err(format!(
-                "`ask.min_relevance` is {}; expected a cosine similarity from -1 to 1 (0.35 suits all-MiniLM-L6-v2)",
+                "`ask.min_relevance` is {}; expected a cosine similarity from -1 to 1 (0.45 suits all-MiniLM-L6-v2)",
                 self.ask.min_relevance
             ));
         }

@@ -23,15 +23,6 @@ pub trait TokenBudget {
     fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, SeamError>;
 }
 
-impl<G: docent_core::Generator + ?Sized> TokenBudget for G {
-    fn count_tokens(&self, text: &str) -> usize {
-        docent_core::Generator::count_tokens(self, text)
-    }
-    fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, SeamError> {
-        docent_core::Generator::prompt_tokens(self, messages)
-    }
-}
-
 /// The instructions the model answers under.
 pub const SYSTEM_PROMPT: &str = "You answer questions about the user's own documents. \
 Use only the numbered sources given with the question; never use outside knowledge. \

@@ -14,11 +14,14 @@ use docent_core::{
 /// the cancel flag between words, and records every conversation it was given.
 pub struct ScriptedGenerator {
     replies: Vec<String>,
+    responder: Option<Responder>,
     context_length: usize,
     calls: Arc<Mutex<Vec<Vec<ChatMessage>>>>,
     /// Set the flag after this many words (to test cancellation from inside a stream).
     cancel_after: Option<(usize, Arc<AtomicBool>)>,
 }
+
+type Responder = Box<dyn FnMut(&[ChatMessage]) -> String + Send>;
 
 /// What a [`ScriptedGenerator`] was asked, readable after the generator was moved away.
 #[derive(Clone, Default)]
@@ -35,10 +38,19 @@ impl ScriptedGenerator {
     pub fn new<S: Into<String>>(replies: impl IntoIterator<Item = S>) -> Self {
         ScriptedGenerator {
             replies: replies.into_iter().map(Into::into).collect(),
+            responder: None,
             context_length: 4096,
             calls: Arc::default(),
             cancel_after: None,
         }
+    }
+
+    /// A generator whose reply is computed from the conversation it is given (e.g. to cite the
+    /// number a prompt gave a particular source).
+    pub fn responding(f: impl FnMut(&[ChatMessage]) -> String + Send + 'static) -> Self {
+        let mut g = Self::new(Vec::<String>::new());
+        g.responder = Some(Box::new(f));
+        g
     }
 
     pub fn with_context_length(mut self, n: usize) -> Self {
@@ -100,12 +112,15 @@ impl Generator for ScriptedGenerator {
             calls.push(messages.to_vec());
             calls.len()
         };
-        let reply = self
-            .replies
-            .get(n - 1)
-            .or(self.replies.last())
-            .cloned()
-            .unwrap_or_default();
+        let reply = match &mut self.responder {
+            Some(f) => f(messages),
+            None => self
+                .replies
+                .get(n - 1)
+                .or(self.replies.last())
+                .cloned()
+                .unwrap_or_default(),
+        };
         let mut generated = 0;
         let mut stop = StopReason::EndOfTurn;
         let mut first = true;
