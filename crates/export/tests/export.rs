@@ -173,7 +173,7 @@ fn markdown_export() {
         "{md}"
     );
     assert!(md.contains("](../../Mail/hvac-delay.eml)"), "{md}");
-    insta::assert_snapshot!("markdown", md);
+    docent_test_support::snapshot_settings().bind(|| insta::assert_snapshot!("markdown", md));
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn json_shape() {
                 .contains(c["quote"].as_str().unwrap())
         );
     }
-    insta::assert_json_snapshot!("json", v);
+    docent_test_support::snapshot_settings().bind(|| insta::assert_json_snapshot!("json", v));
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn terminal_text() {
         with_answer: true,
     };
     let t = docent_export::to_text(&answer(), opts, &|p| p.replace("/home/me/", ""));
-    insta::assert_snapshot!("terminal", t);
+    docent_test_support::snapshot_settings().bind(|| insta::assert_snapshot!("terminal", t));
 }
 
 #[test]
