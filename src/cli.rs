@@ -47,6 +47,15 @@ pub enum Command {
     /// subject:<text>, after:YYYY-MM-DD, before:YYYY-MM-DD.
     Search(SearchArgs),
 
+    /// Answer a question from your documents, citing them
+    ///
+    /// Finds the passages closest to the question (hybrid search; filters such as kind:pdf work
+    /// as in `docent search`), gives them to the local language model as numbered sources, and
+    /// streams its answer. Every citation is checked against its source; citations to sources
+    /// that were not given are removed, weakly supported sentences are flagged. When nothing in
+    /// the index is relevant enough, it says so instead of answering.
+    Ask(AskArgs),
+
     /// Show how one file parses and chunks, without indexing it
     Inspect(InspectArgs),
 
@@ -104,6 +113,35 @@ pub struct SearchArgs {
     /// Print results as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question, with optional filters (e.g. `when is the roof due? kind:pdf`); several
+    /// words need no quotes
+    #[arg(value_name = "QUESTION", required = true, num_args = 1..)]
+    pub question: Vec<String>,
+
+    /// Passages to retrieve [default: from config, ask.k]
+    #[arg(short, long, value_name = "N")]
+    pub k: Option<usize>,
+
+    /// The language model: a name in the models directory or a path to a .gguf file
+    /// [default: from config, llm.model]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Print the answer, its citations and timings as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the answer as Markdown with footnote citations to this file
+    #[arg(long, value_name = "FILE.md")]
+    pub export: Option<PathBuf>,
+
+    /// Continue the previous conversation: a follow-up question that may refer to it
+    #[arg(short = 'c', long = "continue")]
+    pub continue_conversation: bool,
 }
 
 #[derive(Debug, Args)]

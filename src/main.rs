@@ -46,6 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Index(args) => rt.block_on(commands::index::run(&ctx, &cli.global, &args)),
         Command::Search(args) => rt.block_on(commands::search::run(&ctx, &args)),
+        Command::Ask(args) => rt.block_on(commands::ask::run(&ctx, &cli.global, &args)),
         Command::Inspect(args) => commands::inspect::run(&ctx, &args),
         Command::Files(args) => commands::files::run(&ctx, &args),
         Command::Config(args) => commands::config::run(&ctx, &args),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod ask;
 pub mod config;
 pub mod eval;
 pub mod files;

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `docent` binary over the fixtures, each in its own data directory.
 
+mod ask;
 mod index;
 mod inspect;
 mod search;

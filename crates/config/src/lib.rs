@@ -27,6 +27,8 @@ pub struct Settings {
     pub embed: EmbedSettings,
     pub search: SearchSettings,
     pub index: IndexSettings,
+    pub llm: LlmSettings,
+    pub ask: AskSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +74,38 @@ pub struct SearchSettings {
 #[serde(deny_unknown_fields)]
 pub struct IndexSettings {
     pub vector_index_threshold: usize,
+}
+
+/// The language model and how it samples (`[llm]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// A name in the models directory or a path to a `.gguf` file.
+    pub model: String,
+    /// `auto`, `cpu`, `cuda` or `metal`.
+    pub device: String,
+    pub context_length: usize,
+    pub max_tokens: usize,
+    pub temperature: f64,
+    /// 1.0 turns nucleus sampling off.
+    pub top_p: f64,
+    /// 0 turns top-k sampling off.
+    pub top_k: usize,
+    pub repeat_penalty: f32,
+    pub seed: u64,
+}
+
+/// Answering questions (`[ask]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskSettings {
+    /// Chunks retrieved for an answer.
+    pub k: usize,
+    /// The least cosine similarity between the question and some chunk for the documents to
+    /// count as holding an answer.
+    pub min_relevance: f32,
+    /// Citations supported less than this are flagged as weak.
+    pub weak_support: f32,
 }
 
 /// A setting that could not be read. Always says which file or variable, and which field.
@@ -192,7 +226,62 @@ impl Settings {
                 self.search.alpha
             ));
         }
+        one_of(
+            "llm.device",
+            &self.llm.device,
+            &["auto", "cpu", "cuda", "metal"],
+        )?;
+        let l = &self.llm;
+        if l.model.trim().is_empty() {
+            return Err(
+                "`llm.model` is empty; expected a model name or a path to a .gguf file".into(),
+            );
+        }
+        if l.context_length < 256 {
+            return Err(format!(
+                "`llm.context_length` is {}; expected at least 256",
+                l.context_length
+            ));
+        }
+        if l.max_tokens == 0 || l.max_tokens * 2 > l.context_length {
+            return Err(format!(
+                "`llm.max_tokens` is {}; expected 1 to half of `llm.context_length` ({})",
+                l.max_tokens,
+                l.context_length / 2
+            ));
+        }
+        if !(0.0..=2.0).contains(&l.temperature) {
+            return Err(format!(
+                "`llm.temperature` is {}; expected 0 to 2",
+                l.temperature
+            ));
+        }
+        if !(l.top_p > 0.0 && l.top_p <= 1.0) {
+            return Err(format!(
+                "`llm.top_p` is {}; expected more than 0, at most 1",
+                l.top_p
+            ));
+        }
+        if !(1.0..=2.0).contains(&l.repeat_penalty) {
+            return Err(format!(
+                "`llm.repeat_penalty` is {}; expected 1 (none) to 2",
+                l.repeat_penalty
+            ));
+        }
+        if !(-1.0..=1.0).contains(&self.ask.min_relevance) {
+            return Err(format!(
+                "`ask.min_relevance` is {}; expected a cosine similarity from -1 to 1 (0.45 suits all-MiniLM-L6-v2)",
+                self.ask.min_relevance
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.ask.weak_support) {
+            return Err(format!(
+                "`ask.weak_support` is {}; expected 0 to 1",
+                self.ask.weak_support
+            ));
+        }
         for (field, v) in [
+            ("ask.k", self.ask.k),
             ("embed.batch_size", self.embed.batch_size),
             ("search.k", self.search.k),
             ("search.candidates", self.search.candidates),
@@ -338,6 +427,9 @@ mod tests {
         assert_eq!(s.chunk.max_tokens, 256);
         assert!((s.chunk.overlap - 0.15).abs() < 1e-6);
         assert_eq!(s.embed.model, "all-MiniLM-L6-v2");
+        assert_eq!(s.llm.device, "auto");
+        assert!(s.llm.max_tokens < s.llm.context_length);
+        assert!(s.ask.min_relevance > 0.0 && s.ask.min_relevance < 1.0);
     }
 
     #[test]
@@ -394,6 +486,16 @@ mod tests {
             ("[chunk]\noverlap = 0.9\n", "chunk.overlap"),
             ("[chunk]\nmax_tokens = 4\n", "chunk.max_tokens"),
             ("[embed]\nbatch_size = 0\n", "embed.batch_size"),
+            ("[llm]\ndevice = \"tpu\"\n", "llm.device"),
+            ("[llm]\ncontext_length = 100\n", "llm.context_length"),
+            ("[llm]\nmax_tokens = 4000\n", "llm.max_tokens"),
+            ("[llm]\ntemperature = -1.0\n", "llm.temperature"),
+            ("[llm]\ntop_p = 0.0\n", "llm.top_p"),
+            ("[llm]\nrepeat_penalty = 0.5\n", "llm.repeat_penalty"),
+            ("[llm]\nmodel = \" \"\n", "llm.model"),
+            ("[ask]\nk = 0\n", "ask.k"),
+            ("[ask]\nmin_relevance = 3.0\n", "ask.min_relevance"),
+            ("[ask]\nweak_support = 1.5\n", "ask.weak_support"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let f = dir.path().join("docent.toml");

@@ -26,6 +26,10 @@ pub enum EngineError {
     Threads(String),
     #[error("embedding failed: {0}")]
     Embedding(#[source] docent_core::SeamError),
+    #[error("the language model failed: {0}")]
+    Generation(#[source] docent_core::SeamError),
+    #[error(transparent)]
+    Prompt(#[from] docent_retrieve::PromptError),
     #[error(transparent)]
     Eval(#[from] docent_retrieve::EvalError),
     #[error("{0}")]

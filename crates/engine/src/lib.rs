@@ -11,6 +11,10 @@
 //!   inconsistent (the writer reconciles on start).
 //! - [`search`] / [`Searcher`]: hybrid (BM25 + vector, fused), BM25-only or vector-only search
 //!   with filters, de-duplication and snippets.
+//! - [`Asker`]: answers with citations: a follow-up condensed into a standalone query, hybrid
+//!   retrieval, an absolute relevance gate (no relevant chunk: "not found", and the model is not
+//!   asked), sources packed into the model's token budget, the answer streamed as
+//!   [`AskEvent`]s, citations cleaned and checked for support.
 //! - [`eval_retrieval`]: retrieval quality on a BEIR dataset with the real pipeline.
 //! - [`reindex`]: new vectors for every stored chunk while the old index serves, then a swap.
 //! - [`models`]: the models directory (list, import, verify).
@@ -19,6 +23,7 @@
 //! Async where storage is (LanceDB); model compute runs on blocking threads. It never builds a
 //! runtime and never prints: progress goes to callbacks, presentation to the binary.
 
+mod ask;
 mod context;
 mod error;
 mod eval;
@@ -30,10 +35,11 @@ mod reindex;
 mod search;
 pub mod walk;
 
+pub use ask::{AskEvent, AskOptions, AskRequest, Asker, GeneratorLoader};
 pub use context::Context;
 pub use error::{EngineError, Result};
 pub use eval::{EvalEvent, EvalResult, eval_retrieval};
 pub use ingest::{FileOutcome, IngestEvent, IngestSummary, SkippedFile, ingest};
 pub use inspect::{Inspection, inspect};
 pub use reindex::{ReindexSummary, reindex};
-pub use search::{SearchHit, SearchRequest, SearchResult, Searcher, parse_mode, search};
+pub use search::{Retrieval, SearchHit, SearchRequest, SearchResult, Searcher, parse_mode, search};

@@ -36,6 +36,35 @@ pub struct SearchResult {
     pub took_ms: u64,
 }
 
+/// What [`Searcher::retrieve`] found.
+#[derive(Clone, Debug)]
+pub struct Retrieval {
+    /// The query's words, filters removed.
+    pub text: String,
+    pub filter: SearchFilter,
+    /// Best first.
+    pub hits: Vec<Hit>,
+    /// Per hit: its cosine similarity to the query, when the vector side found it.
+    pub similarity: Vec<Option<f32>>,
+    /// The best cosine similarity of any vector candidate.
+    pub best_similarity: Option<f32>,
+    /// The best cosine similarity of any sentence of the hits.
+    pub best_sentence_similarity: Option<f32>,
+    pub warnings: Vec<String>,
+    pub took_ms: u64,
+}
+
+impl Retrieval {
+    /// How relevant the best evidence is: the best cosine similarity of a chunk or of a
+    /// sentence of the hits, whichever is higher.
+    pub fn relevance(&self) -> Option<f32> {
+        match (self.best_similarity, self.best_sentence_similarity) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// A searcher holds the index open (read-only) and, for vector and hybrid search, the embedding
 /// model, so that many queries pay the loading cost once.
 pub struct Searcher {
@@ -139,6 +168,83 @@ impl Searcher {
             warnings,
             took_ms: start.elapsed().as_millis() as u64,
         })
+    }
+
+    /// The embedding model, when the searcher was opened for vector or hybrid search.
+    pub fn embedder(&self) -> Option<&docent_embed::BertEmbedder> {
+        self.embedder.as_ref()
+    }
+
+    /// Hybrid retrieval for answering: the fused, de-duplicated (not merged) `k` best chunks of
+    /// `query` (filters in it applied), with each one's cosine similarity to the query, the best
+    /// cosine among all vector candidates and the best cosine of any sentence of the hits:
+    /// absolute measures of relevance that fused scores are not.
+    pub async fn retrieve(&self, query: &str, k: usize, cwd: &Path) -> Result<Retrieval> {
+        let start = Instant::now();
+        let parsed = docent_retrieve::parse_query(query);
+        let mut filter = parsed.filter.clone();
+        absolutise_path_filter(&mut filter, cwd);
+        let k = k.max(1);
+        let mut out = Retrieval {
+            text: parsed.text.clone(),
+            filter,
+            hits: Vec::new(),
+            similarity: Vec::new(),
+            best_similarity: None,
+            best_sentence_similarity: None,
+            warnings: parsed.warnings.clone(),
+            took_ms: 0,
+        };
+        if parsed.text.trim().is_empty() {
+            out.took_ms = start.elapsed().as_millis() as u64;
+            return Ok(out);
+        }
+        let n = self.candidates.max(k * 2);
+        let bm25 = self.index.keyword_search(&parsed.text, n, &out.filter)?;
+        let Some(embedder) = &self.embedder else {
+            return Err(EngineError::Invalid(
+                "bug: retrieval for answers needs the embedding model".into(),
+            ));
+        };
+        let qv = embedder
+            .embed(&[&parsed.text], EmbedKind::Query)
+            .map_err(EngineError::Embedding)?
+            .pop()
+            .ok_or_else(|| EngineError::Embedding(docent_core::SeamError::new("no vector")))?;
+        let vector = self.index.vector_search(&qv, n, &out.filter).await?;
+        out.best_similarity = vector.iter().map(|h| h.score).reduce(f32::max);
+        let fused = docent_retrieve::fuse(&bm25, &vector, &self.fusion, n);
+        let mut hits = docent_retrieve::dedupe(fused);
+        hits.truncate(k);
+        out.similarity = hits
+            .iter()
+            .map(|h| {
+                vector
+                    .iter()
+                    .find(|v| v.chunk_id == h.chunk_id)
+                    .map(|v| v.score)
+            })
+            .collect();
+        // Sentence by sentence: a long chunk dilutes its vector, while the one sentence that
+        // answers a question stays close to it.
+        let mut sentences: Vec<&str> = Vec::new();
+        for h in &hits {
+            for r in docent_retrieve::cite::split_sentences(&h.text, false) {
+                sentences.push(&h.text[r]);
+            }
+        }
+        if !sentences.is_empty() {
+            let vs = embedder
+                .embed(&sentences, EmbedKind::Document)
+                .map_err(EngineError::Embedding)?;
+            out.best_sentence_similarity = vs
+                .iter()
+                .map(|v| docent_retrieve::cite::cosine(&qv, v))
+                .reduce(f32::max);
+        }
+        out.hits = hits;
+        out.took_ms = start.elapsed().as_millis() as u64;
+        Ok(out)
     }
 
     /// Raw candidates of one retriever, before post-processing (for evaluation).

@@ -13,6 +13,11 @@
 //!   document merged into one passage, the list cut to length.
 //! - **Snippets** ([`snippet`]): a window of a hit's text around the query's words, with
 //!   highlights, rendered for a terminal ([`render_ansi`]) or plain ([`render_plain`]).
+//! - **Prompts** ([`prompt`]): numbered sources packed into a model's token budget
+//!   ([`pack_prompt`]), never exceeding it; the condensing prompt for follow-up questions.
+//! - **Citations** ([`cite`]): `[n]` marks parsed from an answer, invalid ones removed, each
+//!   cited sentence scored against its source (lexical and semantic support) with a verbatim
+//!   quote.
 //! - **Evaluation** ([`eval`]): BEIR datasets ([`load_beir`]), nDCG@k, recall@k and MRR@k as
 //!   BEIR reports them, their mean over queries ([`evaluate`]), and chunk-to-document ranking
 //!   ([`rank_documents`]).
@@ -25,9 +30,11 @@
 //! Privacy: `Debug` output of the types that carry query or document text prints lengths, never
 //! the text.
 
+pub mod cite;
 pub mod eval;
 mod fuse;
 mod post;
+pub mod prompt;
 mod query;
 mod snippet;
 mod words;
@@ -41,7 +48,8 @@ pub use eval::{
     ndcg_at_k, rank_documents, recall_at_k, score_query,
 };
 pub use fuse::{DEFAULT_RRF_K, DEFAULT_SCORE_ALPHA, Fusion, Mode, ParseChoiceError, fuse};
-pub use post::postprocess;
+pub use post::{dedupe, postprocess};
+pub use prompt::{PackedPrompt, PromptError, TokenBudget, pack_prompt};
 pub use query::{MAX_QUERY_CHARS, ParsedQuery, parse_query};
 pub use snippet::{Snippet, render_ansi, render_plain, snippet};
 

@@ -22,18 +22,7 @@ use crate::best_first;
 ///    are joined with a newline.
 /// 3. The first `limit` hits are kept.
 pub fn postprocess(hits: Vec<Hit>, limit: usize) -> Vec<Hit> {
-    let mut hits = hits;
-    hits.sort_by(best_first);
-
-    let mut hashes = HashSet::with_capacity(hits.len());
-    let mut chunks = HashSet::with_capacity(hits.len());
-    let mut places = HashSet::with_capacity(hits.len());
-    hits.retain(|h| {
-        let new_hash = h.content_hash.as_str().is_empty() || hashes.insert(h.content_hash.clone());
-        let new_chunk = chunks.insert(h.chunk_id.clone());
-        let new_place = places.insert((h.doc_id.clone(), h.ordinal));
-        new_hash && new_chunk && new_place
-    });
+    let hits = dedupe(hits);
 
     let mut by_doc: BTreeMap<_, Vec<Hit>> = BTreeMap::new();
     for h in hits {
@@ -59,6 +48,22 @@ pub fn postprocess(hits: Vec<Hit>, limit: usize) -> Vec<Hit> {
     out.sort_by(best_first);
     out.truncate(limit);
     out
+}
+
+/// Step 1 of [`postprocess`] alone: near-duplicates dropped, best first, nothing merged (the
+/// ask pipeline cites chunks one by one).
+pub fn dedupe(mut hits: Vec<Hit>) -> Vec<Hit> {
+    hits.sort_by(best_first);
+    let mut hashes = HashSet::with_capacity(hits.len());
+    let mut chunks = HashSet::with_capacity(hits.len());
+    let mut places = HashSet::with_capacity(hits.len());
+    hits.retain(|h| {
+        let new_hash = h.content_hash.as_str().is_empty() || hashes.insert(h.content_hash.clone());
+        let new_chunk = chunks.insert(h.chunk_id.clone());
+        let new_place = places.insert((h.doc_id.clone(), h.ordinal));
+        new_hash && new_chunk && new_place
+    });
+    hits
 }
 
 /// One hit for a chain of hits of one document with consecutive ordinals, sorted by ordinal

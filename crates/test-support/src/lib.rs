@@ -2,9 +2,14 @@
 //!
 //! Helpers shared by docent's tests: where the fixtures and the models are, insta settings that
 //! filter machine-specific paths out of snapshots, and fakes for the seams (re-exported
-//! [`WhitespaceCounter`]). Never a dependency of non-test code.
+//! [`WhitespaceCounter`], a [`ScriptedGenerator`] for the generation seam, a [`HashEmbedder`]
+//! for the embedding seam). Never a dependency of non-test code.
+
+mod fakes;
 
 use std::path::{Path, PathBuf};
+
+pub use fakes::{GeneratorLog, HashEmbedder, ScriptedGenerator};
 
 pub use docent_core::WhitespaceCounter;
 
