@@ -138,13 +138,24 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-/// The language model that answers, as `[llm]` describes it. This build has no backend: the
-/// GGUF generator of `docent-llm` plugs in here.
+/// The language model that answers, as `[llm]` describes it: a GGUF file run in-process.
 pub fn load_generator(ctx: &Context) -> anyhow::Result<Box<dyn Generator>> {
-    anyhow::bail!(
-        "no language model backend in this build (cannot load `{}`)\nhint: this build can search (`docent search`) but not answer; use a docent built with the `docent-llm` backend",
-        ctx.settings.llm.model
+    let llm = &ctx.settings.llm;
+    let path = ctx.llm_model_path().map_err(anyhow::Error::msg)?;
+    let device: docent_llm::DeviceChoice = llm
+        .device
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("[llm] device: {e}"))?;
+    let generator = docent_llm::GgufGenerator::load(
+        &path,
+        &docent_llm::LoadOptions {
+            device,
+            context_length: Some(llm.context_length),
+            allow_low_memory: false,
+        },
     )
+    .with_context(|| format!("cannot load the language model `{}`", llm.model))?;
+    Ok(Box::new(generator))
 }
 
 /// `file` made absolute against the current directory, its folder resolved (so links in the

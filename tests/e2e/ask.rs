@@ -1,10 +1,10 @@
-//! `docent ask` end to end: what works without a language model backend (the relevance gate,
-//! JSON, export) and the errors that say what to do.
+//! `docent ask` end to end: the relevance gate, JSON and export without a model; answers from
+//! the real starter model; and the errors that say what to do.
 
 use crate::{Env, stderr, stdout_json};
 
 #[test]
-fn refuses_unanswerable_questions_without_a_model_and_explains_a_missing_backend() {
+fn refuses_unanswerable_questions_without_a_model_and_explains_a_missing_one() {
     let env = Env::new();
     let root = env.copy_fixtures();
     env.run(&["index", "-q", root.to_str().unwrap()]);
@@ -38,12 +38,17 @@ fn refuses_unanswerable_questions_without_a_model_and_explains_a_missing_backend
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Not found in your documents"));
 
-    // A relevant question needs the model: a clear error with a hint.
-    let out = env.run(&["ask", "What are the liquidated damages per day of delay?"]);
+    // A relevant question with a model that is not installed: a clear error with a hint.
+    let out = env.run(&[
+        "ask",
+        "--model",
+        "no-such-model",
+        "What are the liquidated damages per day of delay?",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("no language model backend in this build"),
+        err.contains("no-such-model") && err.contains("not installed"),
         "{err}"
     );
     assert!(err.contains("hint:"), "{err}");
@@ -60,4 +65,34 @@ fn ask_without_an_index_says_what_to_do() {
     let out = env.run(&["ask", "anything"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("docent index"), "{}", stderr(&out));
+}
+
+#[test]
+fn answers_from_the_documents_with_the_starter_model() {
+    let env = Env::new();
+    let root = env.copy_fixtures();
+    env.run(&["index", "-q", root.to_str().unwrap()]);
+    let out = env.run(&[
+        "ask",
+        "--json",
+        "--model",
+        "smollm2-135m-instruct",
+        "--export",
+        "answer.md",
+        "What are the liquidated damages per calendar day of delay?",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["refused"], false, "{v:#}");
+    assert!(!v["answer"].as_str().unwrap().trim().is_empty(), "{v:#}");
+    assert_eq!(v["model"], "SmolLM2-135M-Instruct.Q4_1", "{v:#}");
+    assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0, "{v:#}");
+    // Whatever the small model cites was given to it, and resolves to a stored passage.
+    for c in v["citations"].as_array().unwrap() {
+        let path = c["path"].as_str().unwrap();
+        assert!(std::path::Path::new(path).exists(), "{c:#}");
+        assert!(!c["chunk_id"].as_str().unwrap().is_empty(), "{c:#}");
+    }
+    let md = std::fs::read_to_string(env.work.path().join("answer.md")).unwrap();
+    assert!(md.contains("SmolLM2-135M-Instruct.Q4_1"), "{md}");
 }

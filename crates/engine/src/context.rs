@@ -54,6 +54,49 @@ impl Context {
         model_dir(&self.paths.models_dir, &self.settings.embed.model)
     }
 
+    /// The language model's GGUF file: `[llm] model` as a path to a `.gguf`, or the name of a
+    /// folder in the models directory holding one.
+    pub fn llm_model_path(&self) -> std::result::Result<PathBuf, String> {
+        let name = &self.settings.llm.model;
+        let p = model_dir(&self.paths.models_dir, name);
+        let install = "hint: run `scripts/fetch-models.sh --only llm` for the starter models, or `docent models import <file.gguf>`, and name it in `[llm] model` or with --model";
+        if p.is_file() {
+            return Ok(p);
+        }
+        if p.is_dir() {
+            let mut ggufs: Vec<PathBuf> = std::fs::read_dir(&p)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.extension()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("gguf"))
+                })
+                .collect();
+            ggufs.sort();
+            return match ggufs.len() {
+                1 => Ok(ggufs.remove(0)),
+                0 => Err(format!(
+                    "the model folder {} holds no .gguf file\n{install}",
+                    p.display()
+                )),
+                _ => Err(format!(
+                    "the model folder {} holds several .gguf files ({}); name one in `[llm] model`",
+                    p.display(),
+                    ggufs
+                        .iter()
+                        .filter_map(|f| f.file_name())
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+        }
+        Err(format!(
+            "language model `{name}` is not installed (looked for {})\n{install}",
+            p.display()
+        ))
+    }
+
     /// The embedding model's tokenizer, which measures chunks.
     pub fn token_counter(&self) -> Result<HfTokenCounter> {
         Ok(HfTokenCounter::from_model_dir(&self.embed_model_dir())?)
