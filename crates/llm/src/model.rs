@@ -1,10 +1,11 @@
 //! The transformer itself: candle's quantized implementation for the file's architecture.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::Path;
 
-use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::gguf_file::{self, Content, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{
     quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3, quantized_qwen3_moe,
@@ -33,25 +34,38 @@ impl Weights {
             source,
         })?;
         let mut r = BufReader::new(file);
+        if let Some((content, mut buf)) = requantized(path, &content, &mut r)? {
+            return Self::load_from(path, content, &mut buf, arch, device);
+        }
+        Self::load_from(path, content, &mut r, arch, device)
+    }
+
+    fn load_from<R: Read + Seek>(
+        path: &Path,
+        content: Content,
+        r: &mut R,
+        arch: Architecture,
+        device: &Device,
+    ) -> Result<Self> {
         let bad = |e: candle_core::Error| LlmError::BadFile {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
         Ok(match arch {
             Architecture::Llama => Weights::Llama(
-                quantized_llama::ModelWeights::from_gguf(content, &mut r, device).map_err(bad)?,
+                quantized_llama::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
             ),
             Architecture::Gemma3 => Weights::Gemma3(
-                quantized_gemma3::ModelWeights::from_gguf(content, &mut r, device).map_err(bad)?,
+                quantized_gemma3::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
             ),
             Architecture::Qwen2 => Weights::Qwen2(
-                quantized_qwen2::ModelWeights::from_gguf(content, &mut r, device).map_err(bad)?,
+                quantized_qwen2::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
             ),
             Architecture::Qwen3 => Weights::Qwen3(
-                quantized_qwen3::ModelWeights::from_gguf(content, &mut r, device).map_err(bad)?,
+                quantized_qwen3::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
             ),
             Architecture::Qwen3Moe => Weights::Qwen3Moe(
-                quantized_qwen3_moe::GGUFQWenMoE::from_gguf(content, &mut r, device, DType::F32)
+                quantized_qwen3_moe::GGUFQWenMoE::from_gguf(content, r, device, DType::F32)
                     .map_err(bad)?,
             ),
         })
@@ -86,4 +100,61 @@ impl Weights {
     pub fn needs_reload(&self) -> bool {
         matches!(self, Weights::Qwen3Moe(_))
     }
+}
+
+/// Weight types candle multiplies without SIMD on the CPU (a scalar dot product per block):
+/// for these the model runs several times slower than it could.
+fn slow_on_cpu(t: GgmlDType) -> bool {
+    matches!(t, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+/// Files up to this size are converted in memory; larger ones load as they are.
+const REQUANTIZE_LIMIT: u64 = 4_000_000_000;
+
+/// When the file holds weights of a type candle has no SIMD kernel for (Q4_1 in the SmolLM2
+/// starter model), converts those tensors to Q8_0, which it has: Q8_0 keeps every Q4_1 value to
+/// within half a step of 1/127 of the block's range, and the dot products run on AVX2/NEON.
+/// Returns the converted model as an in-memory GGUF, or `None` when nothing needs converting.
+/// The price is memory: converted tensors take about 1.8 times their Q4_1 size.
+fn requantized<R: Read + Seek>(
+    path: &Path,
+    content: &Content,
+    r: &mut R,
+) -> Result<Option<(Content, Cursor<Vec<u8>>)>> {
+    let slow = content
+        .tensor_infos
+        .values()
+        .any(|i| slow_on_cpu(i.ggml_dtype));
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    if !slow || size > REQUANTIZE_LIMIT {
+        return Ok(None);
+    }
+    let bad = |e: candle_core::Error| LlmError::BadFile {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors: Vec<(&str, QTensor)> = Vec::with_capacity(names.len());
+    for name in names {
+        let t = content.tensor(r, name, &Device::Cpu).map_err(bad)?;
+        let t = if slow_on_cpu(t.dtype()) {
+            let f = t.dequantize(&Device::Cpu).map_err(bad)?;
+            QTensor::quantize(&f, GgmlDType::Q8_0).map_err(bad)?
+        } else {
+            t
+        };
+        tensors.push((name.as_str(), t));
+    }
+    let metadata: Vec<(&str, &Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    let mut buf = Cursor::new(Vec::with_capacity(size as usize * 2));
+    gguf_file::write(&mut buf, &metadata, &refs).map_err(bad)?;
+    buf.set_position(0);
+    let converted = Content::read(&mut buf).map_err(bad)?;
+    Ok(Some((converted, buf)))
 }
