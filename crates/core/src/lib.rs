@@ -12,6 +12,7 @@
 //! Privacy: the `Debug` output of types that carry document text prints lengths, never the text.
 
 mod answer;
+pub mod date;
 mod doc;
 mod generate;
 mod id;

@@ -277,7 +277,7 @@ impl Asker {
                 &question,
                 &history,
                 &retrieval.hits,
-                &ModelBudget(&**g),
+                &**g,
                 self.context_length(&**g),
                 self.options.sampling.max_tokens,
             )?;
@@ -480,18 +480,6 @@ impl Asker {
 will not answer from general knowledge. Try other words, or index the documents that hold the \
 answer (`docent index <folder>`)."
         )
-    }
-}
-
-/// The generator's token counts, as the prompt packer wants them.
-struct ModelBudget<'a>(&'a dyn Generator);
-
-impl docent_retrieve::TokenBudget for ModelBudget<'_> {
-    fn count_tokens(&self, text: &str) -> usize {
-        self.0.count_tokens(text)
-    }
-    fn prompt_tokens(&self, messages: &[ChatMessage]) -> std::result::Result<usize, SeamError> {
-        self.0.prompt_tokens(messages)
     }
 }
 

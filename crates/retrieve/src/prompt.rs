@@ -23,6 +23,16 @@ pub trait TokenBudget {
     fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, SeamError>;
 }
 
+/// Every language model knows its own token counts.
+impl<G: docent_core::Generator + ?Sized> TokenBudget for G {
+    fn count_tokens(&self, text: &str) -> usize {
+        docent_core::Generator::count_tokens(self, text)
+    }
+    fn prompt_tokens(&self, messages: &[ChatMessage]) -> Result<usize, SeamError> {
+        docent_core::Generator::prompt_tokens(self, messages)
+    }
+}
+
 /// The instructions the model answers under.
 pub const SYSTEM_PROMPT: &str = "You answer questions about the user's own documents. \
 Use only the numbered sources given with the question; never use outside knowledge. \
@@ -167,11 +177,11 @@ fn longest_prefix(text: &str, fits: impl Fn(&str) -> bool) -> Option<usize> {
 
 /// Packs `hits` (best first) as numbered sources after `history` and before `question`, so
 /// that the prompt takes at most `context_length − max_answer_tokens` tokens.
-pub fn pack_prompt(
+pub fn pack_prompt<M: TokenBudget + ?Sized>(
     question: &str,
     history: &[ChatMessage],
     hits: &[Hit],
-    model: &dyn TokenBudget,
+    model: &M,
     context_length: usize,
     max_answer_tokens: usize,
 ) -> Result<PackedPrompt, PromptError> {
