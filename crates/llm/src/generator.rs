@@ -103,14 +103,7 @@ impl GgufGenerator {
             token_text(tokenizer.eos),
         )?;
         let mut stop_ids: Vec<u32> = tokenizer.eos.into_iter().collect();
-        for t in [
-            "<|im_end|>",
-            "<end_of_turn>",
-            "<|eot_id|>",
-            "<|endoftext|>",
-            "<|end|>",
-            "</s>",
-        ] {
+        for t in crate::tokenizer::END_OF_TURN_TEXTS {
             if let Some(id) = tokenizer.token_id(t)
                 && tokenizer.is_control(id)
                 && !stop_ids.contains(&id)
@@ -126,7 +119,7 @@ impl GgufGenerator {
         {
             stop_ids.push(id);
         }
-        let weights = Weights::load(path, content, arch, &device)?;
+        let weights = Weights::load(path, content, arch, &device, context_length)?;
         Ok(GgufGenerator {
             model_id: file_stem(path),
             info,
@@ -281,7 +274,13 @@ impl GgufGenerator {
         if self.weights.needs_reload() {
             let (content, _) = read_content(&self.info.path)?;
             let arch = self.info.require_supported()?;
-            self.weights = Weights::load(&self.info.path, content, arch, &self.device)?;
+            self.weights = Weights::load(
+                &self.info.path,
+                content,
+                arch,
+                &self.device,
+                self.context_length,
+            )?;
         } else {
             self.weights.reset();
         }

@@ -28,6 +28,7 @@
 
 mod device;
 mod error;
+mod gemma3;
 mod generator;
 mod gguf;
 mod memory;

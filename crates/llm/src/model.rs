@@ -1,4 +1,5 @@
-//! The transformer itself: candle's quantized implementation for the file's architecture.
+//! The transformer itself: candle's quantized implementation for the file's architecture, and
+//! docent's own for Gemma 3 (see [`crate::gemma3`]).
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek};
@@ -8,15 +9,16 @@ use candle_core::quantized::gguf_file::{self, Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{
-    quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3, quantized_qwen3_moe,
+    quantized_llama, quantized_qwen2, quantized_qwen3, quantized_qwen3_moe,
 };
 
 use crate::error::{LlmError, Result};
+use crate::gemma3::Gemma3;
 use crate::gguf::Architecture;
 
 pub(crate) enum Weights {
     Llama(quantized_llama::ModelWeights),
-    Gemma3(quantized_gemma3::ModelWeights),
+    Gemma3(Gemma3),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
     Qwen3Moe(quantized_qwen3_moe::GGUFQWenMoE),
@@ -28,6 +30,7 @@ impl Weights {
         content: Content,
         arch: Architecture,
         device: &Device,
+        context_length: usize,
     ) -> Result<Self> {
         let file = File::open(path).map_err(|source| LlmError::Io {
             path: path.to_path_buf(),
@@ -35,9 +38,9 @@ impl Weights {
         })?;
         let mut r = BufReader::new(file);
         if let Some((content, mut buf)) = requantized(path, &content, &mut r)? {
-            return Self::load_from(path, content, &mut buf, arch, device);
+            return Self::load_from(path, content, &mut buf, arch, device, context_length);
         }
-        Self::load_from(path, content, &mut r, arch, device)
+        Self::load_from(path, content, &mut r, arch, device, context_length)
     }
 
     fn load_from<R: Read + Seek>(
@@ -46,6 +49,7 @@ impl Weights {
         r: &mut R,
         arch: Architecture,
         device: &Device,
+        context_length: usize,
     ) -> Result<Self> {
         let bad = |e: candle_core::Error| LlmError::BadFile {
             path: path.to_path_buf(),
@@ -56,7 +60,7 @@ impl Weights {
                 quantized_llama::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
             ),
             Architecture::Gemma3 => Weights::Gemma3(
-                quantized_gemma3::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
+                Gemma3::from_gguf(&content, r, device, context_length).map_err(bad)?,
             ),
             Architecture::Qwen2 => Weights::Qwen2(
                 quantized_qwen2::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
@@ -93,7 +97,8 @@ impl Weights {
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
             Weights::Llama(m) => m.clear_kv_cache(),
-            Weights::Gemma3(_) | Weights::Qwen3Moe(_) => {}
+            Weights::Gemma3(m) => m.clear_kv_cache(),
+            Weights::Qwen3Moe(_) => {}
         }
     }
 

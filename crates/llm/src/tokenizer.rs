@@ -76,6 +76,22 @@ impl std::fmt::Debug for GgufTokenizer {
     }
 }
 
+/// Token texts that end a turn or a sequence in the common chat formats.
+pub(crate) const END_OF_TURN_TEXTS: &[&str] = &[
+    "</s>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|end|>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<end_of_turn>",
+    "<end_of_utterance>",
+    "<|return|>",
+    "<|call|>",
+    "<EOT>",
+];
+
 impl GgufTokenizer {
     pub(crate) fn from_content(path: &Path, c: &Content) -> Result<Self> {
         let md = Meta {
@@ -89,7 +105,7 @@ impl GgufTokenizer {
         let model = md.string("tokenizer.ggml.model")?;
         let tokens = strings(c.metadata.get("tokenizer.ggml.tokens"))
             .ok_or_else(|| err("`tokenizer.ggml.tokens` is missing".into()))?;
-        let types: Vec<i32> = match c.metadata.get("tokenizer.ggml.token_type") {
+        let mut types: Vec<i32> = match c.metadata.get("tokenizer.ggml.token_type") {
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|v| v.to_i32().or_else(|_| v.to_u32().map(|x| x as i32)))
@@ -99,6 +115,13 @@ impl GgufTokenizer {
         };
         if types.len() != tokens.len() {
             return Err(err("token types and tokens differ in number".into()));
+        }
+        // Texts that end a turn are control tokens whatever the file says (Gemma stores `</s>`
+        // as user-defined): never parsed out of document text, as llama.cpp treats them.
+        for (t, ty) in tokens.iter().zip(types.iter_mut()) {
+            if *ty == TYPE_USER_DEFINED && END_OF_TURN_TEXTS.contains(&t.as_str()) {
+                *ty = TYPE_CONTROL;
+            }
         }
         let mut ids = HashMap::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
