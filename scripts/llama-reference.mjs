@@ -54,7 +54,13 @@ if (mode === "fixtures") {
     prompt,
     prompt_ids: Array.from(model.tokenize(prompt, true)),
   };
-  const ctx = await model.createContext({ contextSize: 2048, threads });
+  // An f32 KV cache, as docent keeps (llama.cpp's default f16 cache rounds keys and values).
+  const ctx = await model.createContext({
+    contextSize: 2048,
+    threads,
+    experimentalKvCacheKeyType: "F32",
+    experimentalKvCacheValueType: "F32",
+  });
   const seq = ctx.getSequence();
   const ids = [];
   for await (const t of seq.evaluate(out.prompt_ids, { temperature: 0 })) {

@@ -180,6 +180,31 @@ impl GgufGenerator {
         Ok(ids)
     }
 
+    /// Teacher forcing, for reference comparisons: the logits that predict each token of
+    /// `forced` after `prompt` and the forced tokens before it (a fresh sequence).
+    pub fn forced_logits(&mut self, prompt: &[u32], forced: &[u32]) -> Result<Vec<Vec<f32>>> {
+        if prompt.is_empty() || prompt.len() + forced.len() >= self.context_length {
+            return Err(LlmError::PromptTooLong {
+                model: self.model_id.clone(),
+                prompt: prompt.len() + forced.len(),
+                context: self.context_length,
+            });
+        }
+        self.fresh_cache()?;
+        self.dirty = true;
+        let mut out = Vec::with_capacity(forced.len());
+        let input = Tensor::new(prompt, &self.device)?.unsqueeze(0)?;
+        let mut logits = self.weights.forward(&input, 0)?;
+        for (i, &id) in forced.iter().enumerate() {
+            out.push(logits.to_vec1()?);
+            if i + 1 < forced.len() {
+                let input = Tensor::new(&[id], &self.device)?.unsqueeze(0)?;
+                logits = self.weights.forward(&input, prompt.len() + i)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Generates from token ids (what reference comparisons use). `on_token` gets each id.
     pub fn generate_ids(
         &mut self,

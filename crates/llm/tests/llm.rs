@@ -318,35 +318,47 @@ fn tokenization_matches_llama_cpp() {
 
 #[test]
 fn greedy_continuation_matches_llama_cpp() {
-    // Same file, same prompt ids, greedy: the first tokens must be identical. Quantised kernels
-    // differ in rounding (docent runs Q4_1 as Q8_0, llama.cpp quantises activations), so a
-    // near-tie late in the sequence may legitimately flip; the first 16 may not.
-    for (path, fixture) in [(smollm(), "smollm2.json"), (gemma(), "gemma3.json")] {
+    // Same file, same prompt ids. Run on llama.cpp's greedy continuation (teacher forcing), each
+    // of its tokens must be docent's first choice too, or within a near-tie of it: quantised
+    // kernels round differently (docent runs Q4_1 as Q8_0; llama.cpp's GELU uses an f16 table),
+    // which may flip a choice between two tokens whose logits differ by a few hundredths (the
+    // largest gap measured is 0.002). A wrong graph misses by more: with the SiLU feed-forward
+    // of candle's Gemma 3, the first token already differs by 0.46.
+    // The long Gemma prompt (1,767 tokens) crosses its 512-token sliding window.
+    const NEAR_TIE: f32 = 0.1;
+    for (path, fixture) in [
+        (smollm(), "smollm2.json"),
+        (gemma(), "gemma3.json"),
+        (gemma(), "gemma3-long.json"),
+    ] {
         let mut g = load(&path);
         let r = reference(fixture);
-        let mut got = Vec::new();
-        g.generate_ids(
-            &r.prompt_ids,
-            &SamplingParams::greedy(r.greedy_ids.len()),
-            &AtomicBool::new(false),
-            false,
-            &mut |id| got.push(id),
-        )
-        .unwrap();
-        let same = got
-            .iter()
-            .zip(&r.greedy_ids)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let steps = g.forced_logits(&r.prompt_ids, &r.greedy_ids).unwrap();
+        let mut exact = 0;
+        let mut worst = 0.0f32;
+        for (i, (logits, &want)) in steps.iter().zip(&r.greedy_ids).enumerate() {
+            let (top, max) = logits
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (j, &x)| if x > b.1 { (j, x) } else { b });
+            let gap = max - logits[want as usize];
+            worst = worst.max(gap);
+            exact += usize::from(top == want as usize);
+            assert!(
+                gap <= NEAR_TIE,
+                "{fixture}: step {i}: llama.cpp chose {want} ({:?}), docent {top} ({:?}) by {gap:.3}",
+                g.tokenizer().token(want),
+                g.tokenizer().token(top as u32),
+            );
+        }
         eprintln!(
-            "{fixture}: {same}/{} greedy tokens identical to llama.cpp",
-            r.greedy_ids.len()
+            "{fixture}: {exact}/{} of llama.cpp's greedy tokens are docent's first choice; largest gap {worst:.3}",
+            steps.len()
         );
         assert!(
-            same >= 16,
-            "{fixture}: diverged after {same} tokens\n docent:    {:?}\n llama.cpp: {:?}",
-            g.tokenizer().decode(&got),
-            g.tokenizer().decode(&r.greedy_ids)
+            exact * 10 >= steps.len() * 9,
+            "{fixture}: {exact}/{}",
+            steps.len()
         );
     }
 }
