@@ -107,17 +107,25 @@ impl Weights {
     }
 }
 
-/// Weight types candle multiplies without SIMD on the CPU (a scalar dot product per block):
-/// for these the model runs several times slower than it could.
-fn slow_on_cpu(t: GgmlDType) -> bool {
-    matches!(t, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+/// Weights candle multiplies slowly on the CPU: Q4_1/Q5_0/Q5_1 with a scalar dot product per
+/// block, and F16 matrices (SmolLM2's tied output layer), which it converts to f32 on every
+/// forward pass — 170 ms per token for SmolLM2's 49152 × 576 output matrix.
+fn slow_on_cpu(t: &gguf_file::TensorInfo) -> bool {
+    match t.ggml_dtype {
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => true,
+        GgmlDType::F16 => {
+            let dims = t.shape.dims();
+            dims.len() == 2 && dims[1] % GgmlDType::Q8_0.block_size() == 0
+        }
+        _ => false,
+    }
 }
 
 /// Files up to this size are converted in memory; larger ones load as they are.
 const REQUANTIZE_LIMIT: u64 = 4_000_000_000;
 
-/// When the file holds weights of a type candle has no SIMD kernel for (Q4_1 in the SmolLM2
-/// starter model), converts those tensors to Q8_0, which it has: Q8_0 keeps every Q4_1 value to
+/// When the file holds weights candle multiplies slowly (Q4_1 and F16 in the SmolLM2 starter
+/// model), converts those tensors to Q8_0, which it has a SIMD kernel for: Q8_0 keeps every Q4_1 value to
 /// within half a step of 1/127 of the block's range, and the dot products run on AVX2/NEON.
 /// Returns the converted model as an in-memory GGUF, or `None` when nothing needs converting.
 /// The price is memory: converted tensors take about 1.8 times their Q4_1 size.
@@ -126,10 +134,7 @@ fn requantized<R: Read + Seek>(
     content: &Content,
     r: &mut R,
 ) -> Result<Option<(Content, Cursor<Vec<u8>>)>> {
-    let slow = content
-        .tensor_infos
-        .values()
-        .any(|i| slow_on_cpu(i.ggml_dtype));
+    let slow = content.tensor_infos.values().any(slow_on_cpu);
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
     if !slow || size > REQUANTIZE_LIMIT {
         return Ok(None);
@@ -142,8 +147,9 @@ fn requantized<R: Read + Seek>(
     names.sort();
     let mut tensors: Vec<(&str, QTensor)> = Vec::with_capacity(names.len());
     for name in names {
+        let convert = slow_on_cpu(&content.tensor_infos[name]);
         let t = content.tensor(r, name, &Device::Cpu).map_err(bad)?;
-        let t = if slow_on_cpu(t.dtype()) {
+        let t = if convert {
             let f = t.dequantize(&Device::Cpu).map_err(bad)?;
             QTensor::quantize(&f, GgmlDType::Q8_0).map_err(bad)?
         } else {
