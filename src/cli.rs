@@ -153,7 +153,8 @@ pub struct ReindexArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Show installed models with sizes and checksums
+    /// Show installed models with sizes and checksums, and GGUF models found in Ollama,
+    /// LM Studio and the Hugging Face cache (usable where they are with --model PATH)
     List {
         /// Recompute every file's checksum and compare it with the recorded one
         #[arg(long)]
@@ -170,6 +171,12 @@ pub enum ModelsCommand {
         /// Name to install it under [default: the folder or file name]
         #[arg(long)]
         name: Option<String>,
+    },
+    /// What language models fit this machine's memory, with the GGUF files to look for
+    Recommend {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Recompute and check the checksums of installed models
     Verify {

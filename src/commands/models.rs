@@ -1,8 +1,9 @@
-//! `docent models`: list, import, verify.
+//! `docent models`: list, import, verify, recommend.
 
 use std::process::ExitCode;
 
 use docent_engine::Context;
+use docent_engine::discover::{FoundModel, Stores};
 use docent_engine::models::{InstalledModel, import_model, list_models, verify_model};
 
 use crate::cli::ModelsCommand;
@@ -18,10 +19,17 @@ pub fn run(ctx: &Context, cmd: &ModelsCommand) -> anyhow::Result<ExitCode> {
                     all_ok &= verify_model(m)?;
                 }
             }
+            let found = Stores::from_env().discover();
             if *json {
-                println!("{}", serde_json::to_string_pretty(&models)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"installed": models, "found": found})
+                    )?
+                );
             } else {
                 print_models(dir, &models, ctx);
+                print_found(&found);
             }
             Ok(if all_ok {
                 ExitCode::SUCCESS
@@ -45,6 +53,10 @@ pub fn run(ctx: &Context, cmd: &ModelsCommand) -> anyhow::Result<ExitCode> {
                     ctx.paths.config_file().display()
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Recommend { json } => {
+            recommend(*json)?;
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Verify { name } => {
@@ -125,8 +137,81 @@ fn print_models(dir: &std::path::Path, models: &[InstalledModel], ctx: &Context)
     }
 }
 
+fn print_found(found: &[FoundModel]) {
+    if found.is_empty() {
+        return;
+    }
+    println!(
+        "\nfound in other tools (used where they are: `docent ask --model PATH`, or `[llm] model = \"PATH\"`)"
+    );
+    for f in found {
+        println!(
+            "  {:<10} {:<48} {:>10}\n      {}",
+            f.source,
+            f.name,
+            human(f.size_bytes),
+            f.path.display()
+        );
+    }
+}
+
+fn recommend(json: bool) -> anyhow::Result<()> {
+    let total_gb = docent_llm::total_memory().map(|b| b as f64 / 1e9);
+    let fits = docent_llm::recommendations(total_gb.unwrap_or(0.0));
+    let all = docent_llm::all_recommendations();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "memory_gb": total_gb,
+                "fits": fits,
+                "all": all,
+            }))?
+        );
+        return Ok(());
+    }
+    match total_gb {
+        Some(gb) => println!("this machine: {gb:.0} GB of memory"),
+        None => println!("this machine: memory size unknown"),
+    }
+    println!(
+        "rule of thumb: a Q4_K_M model needs about 0.6 GB per billion parameters, plus its KV cache (8K tokens), plus room for the system\n"
+    );
+    println!(
+        "  {:<6} {:<36} {:>8}  {:<40}",
+        "memory", "model", "needs", "file"
+    );
+    for r in &all {
+        let mark = if fits.iter().any(|f| f.file == r.file) {
+            "fits"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<6} {:<36} {:>5.1} GB  {:<40} {mark}\n         {}",
+            format!("{} GB", r.machine_gb),
+            r.model,
+            r.needs_gb,
+            r.file,
+            r.note
+        );
+    }
+    match fits.first() {
+        Some(best) => println!(
+            "\nbest fit here: {} ({}). Get the file with the tool you use (Ollama, LM Studio, a browser), then `docent models import <file.gguf>` or point `[llm] model` at it.",
+            best.model, best.file
+        ),
+        None => println!(
+            "\nnone of these fits; the starter models (scripts/fetch-models.sh --only llm) run anywhere, with weaker answers"
+        ),
+    }
+    Ok(())
+}
+
 fn human(n: u64) -> String {
-    if n >= 1 << 20 {
+    if n >= 1 << 30 {
+        format!("{:.1} GB", n as f64 / (1u64 << 30) as f64)
+    } else if n >= 1 << 20 {
         format!("{:.1} MB", n as f64 / (1u64 << 20) as f64)
     } else if n >= 1 << 10 {
         format!("{:.1} KB", n as f64 / 1024.0)

@@ -3,6 +3,7 @@
 mod ask;
 mod index;
 mod inspect;
+mod models;
 mod search;
 
 use std::path::{Path, PathBuf};
@@ -76,4 +77,8 @@ pub fn stdout_json(out: &Output) -> serde_json::Value {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -25,6 +25,7 @@
 
 mod ask;
 mod context;
+pub mod discover;
 mod error;
 mod eval;
 mod ingest;
