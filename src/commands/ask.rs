@@ -22,7 +22,11 @@ const CONVERSATION_TURNS: usize = 12;
 pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::Result<ExitCode> {
     let mut ctx = ctx.clone();
     if let Some(m) = &args.model {
-        ctx.settings.llm.model = m.clone();
+        if ctx.settings.llm.backend == "remote" {
+            ctx.settings.llm.remote_model = m.clone();
+        } else {
+            ctx.settings.llm.model = m.clone();
+        }
     }
     let question = args.question.join(" ");
     let conversation_path = ctx.paths.data_dir.join(CONVERSATION_FILE);
@@ -138,9 +142,23 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-/// The language model that answers, as `[llm]` describes it: a GGUF file run in-process.
+/// The language model that answers, as `[llm]` describes it: a GGUF file run in-process, or an
+/// OpenAI-compatible server on the user's network.
 pub fn load_generator(ctx: &Context) -> anyhow::Result<Box<dyn Generator>> {
     let llm = &ctx.settings.llm;
+    if llm.backend == "remote" {
+        let mut opts = docent_remote::RemoteOptions::new(&llm.url, &llm.remote_model);
+        opts.context_length = llm.context_length;
+        if !llm.api_key_env.is_empty() {
+            opts.api_key = Some(std::env::var(&llm.api_key_env).with_context(|| {
+                format!(
+                    "`[llm] api_key_env` names {}, which is not set",
+                    llm.api_key_env
+                )
+            })?);
+        }
+        return Ok(Box::new(docent_remote::RemoteGenerator::new(opts)?));
+    }
     let path = ctx.llm_model_path().map_err(anyhow::Error::msg)?;
     let device: docent_llm::DeviceChoice = llm
         .device

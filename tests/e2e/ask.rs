@@ -57,6 +57,92 @@ fn refuses_unanswerable_questions_without_a_model_and_explains_a_missing_one() {
     let out = env.run(&["ask", "--export", "no/such/dir/a.md", "sourdough bread"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no such folder"), "{}", stderr(&out));
+
+    // A model server on the network answers instead (a small OpenAI-compatible server here):
+    // the answer streams in and its citation resolves to the contract.
+    let (url, request) = chat_server(&[
+        "Liquidated damages are $350",
+        " per calendar day of delay [1].",
+    ]);
+    let out = env
+        .cmd()
+        .env("DOCENT_LLM_BACKEND", "remote")
+        .env("DOCENT_LLM_URL", &url)
+        .env("DOCENT_LLM_REMOTE_MODEL", "qwen3:14b")
+        .args([
+            "ask",
+            "--json",
+            "What are the liquidated damages per day of delay?",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["refused"], false, "{v:#}");
+    assert!(
+        v["answer"]
+            .as_str()
+            .unwrap()
+            .contains("$350 per calendar day"),
+        "{v:#}"
+    );
+    assert!(
+        v["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("qwen3:14b at 127.0.0.1:"),
+        "{v:#}"
+    );
+    let c = &v["citations"][0];
+    assert!(
+        c["path"].as_str().unwrap().ends_with("linden-contract.pdf"),
+        "{v:#}"
+    );
+    assert_eq!(c["page"], 2, "{v:#}");
+    let body: serde_json::Value = serde_json::from_str(&request.recv().unwrap()).unwrap();
+    assert_eq!(body["model"], "qwen3:14b");
+    let prompt = body["messages"].to_string();
+    assert!(
+        prompt.contains("liquidated damages of $350"),
+        "the sources go to the server: {prompt}"
+    );
+}
+
+/// An OpenAI-compatible server for one request that streams `pieces`; returns its URL and the
+/// request body it receives.
+fn chat_server(pieces: &[&str]) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let pieces: Vec<String> = pieces.iter().map(|p| p.to_string()).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        tx.send(String::from_utf8(body).unwrap()).unwrap();
+        let mut out = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n");
+        for p in &pieces {
+            let e = serde_json::json!({"choices":[{"index":0,"delta":{"content":p},"finish_reason":null}]});
+            out.push_str(&format!("data: {e}\n\n"));
+        }
+        out.push_str("data: [DONE]\n\n");
+        s.write_all(out.as_bytes()).unwrap();
+    });
+    (url, rx)
 }
 
 #[test]

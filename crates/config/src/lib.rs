@@ -80,8 +80,16 @@ pub struct IndexSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSettings {
+    /// `local` (a GGUF file run in-process) or `remote` (an OpenAI-compatible server).
+    pub backend: String,
     /// A name in the models directory or a path to a `.gguf` file.
     pub model: String,
+    /// Remote backend: the server's URL (`http://192.168.1.20:11434/v1`).
+    pub url: String,
+    /// Remote backend: the model name the server knows (`qwen3:14b`).
+    pub remote_model: String,
+    /// Remote backend: the environment variable holding an API key, if the server wants one.
+    pub api_key_env: String,
     /// `auto`, `cpu`, `cuda` or `metal`.
     pub device: String,
     pub context_length: usize,
@@ -231,7 +239,13 @@ impl Settings {
             &self.llm.device,
             &["auto", "cpu", "cuda", "metal"],
         )?;
+        one_of("llm.backend", &self.llm.backend, &["local", "remote"])?;
         let l = &self.llm;
+        if l.backend == "remote" && (l.url.trim().is_empty() || l.remote_model.trim().is_empty()) {
+            return Err(
+                "`llm.backend` is \"remote\" but `llm.url` or `llm.remote_model` is empty; expected e.g. url = \"http://192.168.1.20:11434/v1\" and remote_model = \"qwen3:14b\"".into(),
+            );
+        }
         if l.model.trim().is_empty() {
             return Err(
                 "`llm.model` is empty; expected a model name or a path to a .gguf file".into(),
@@ -493,6 +507,8 @@ mod tests {
             ("[llm]\ntop_p = 0.0\n", "llm.top_p"),
             ("[llm]\nrepeat_penalty = 0.5\n", "llm.repeat_penalty"),
             ("[llm]\nmodel = \" \"\n", "llm.model"),
+            ("[llm]\nbackend = \"cloud\"\n", "llm.backend"),
+            ("[llm]\nbackend = \"remote\"\n", "llm.url"),
             ("[ask]\nk = 0\n", "ask.k"),
             ("[ask]\nmin_relevance = 3.0\n", "ask.min_relevance"),
             ("[ask]\nweak_support = 1.5\n", "ask.weak_support"),
