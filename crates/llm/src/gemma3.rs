@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::{QMatMul, QTensor, ggml_file::qtensor_from_ggml};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, ggml_file::qtensor_from_ggml};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_nn::ops::softmax_last_dim;
 use candle_nn::rotary_emb::rope;
@@ -38,19 +38,19 @@ pub(crate) struct Gemma3 {
 }
 
 struct Layer {
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     q_norm: RmsNorm,
     k_norm: RmsNorm,
     attn_norm: RmsNorm,
     post_attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
     post_ffn_norm: RmsNorm,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     n_head: usize,
     n_kv_head: usize,
     head_dim: usize,
@@ -61,6 +61,42 @@ struct Layer {
     /// first one (local layers keep only what the window can still see).
     cache: Option<(Tensor, Tensor)>,
     cache_start: usize,
+}
+
+/// A weight matrix kept quantised. On the CPU, a long input (a prompt being read) is multiplied
+/// through the matrix dequantised to f32, where the blocked f32 GEMM beats candle's per-row
+/// quantised dot products by far (Gemma 3 270M, 1,767-token prompt: first token 38 s → 21 s);
+/// a single row (decoding) uses the quantised kernel, which reads four to eight times less memory.
+struct Linear {
+    weight: Arc<QTensor>,
+    quantized: QMatMul,
+}
+
+/// Rows from which the f32 path pays for dequantising the matrix.
+const GEMM_ROWS: usize = 32;
+
+impl Linear {
+    fn new(weight: QTensor) -> Result<Self> {
+        let weight = Arc::new(weight);
+        Ok(Linear {
+            quantized: QMatMul::from_arc(weight.clone())?,
+            weight,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
+        let quantized = !matches!(
+            self.weight.dtype(),
+            GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16
+        );
+        if rows >= GEMM_ROWS && quantized && x.device().is_cpu() {
+            let w = self.weight.dequantize(x.device())?;
+            x.broadcast_matmul(&w.t()?)
+        } else {
+            self.quantized.forward(x)
+        }
+    }
 }
 
 struct Rope {
@@ -169,7 +205,7 @@ impl Gemma3 {
         let mut layers = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
             let mut w = |n: &str| tensor(&format!("blk.{i}.{n}.weight"), device);
-            let mut mm = |n: &str| w(n).and_then(QMatMul::from_qtensor);
+            let mut mm = |n: &str| w(n).and_then(Linear::new);
             let (q, k, v, o) = (
                 mm("attn_q")?,
                 mm("attn_k")?,
