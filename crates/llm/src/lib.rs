@@ -31,6 +31,8 @@ mod error;
 mod gemma3;
 mod generator;
 mod gguf;
+mod graph;
+mod llama;
 mod memory;
 mod model;
 mod template;

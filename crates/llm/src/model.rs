@@ -1,5 +1,5 @@
 //! The transformer itself: candle's quantized implementation for the file's architecture, and
-//! docent's own for Gemma 3 (see [`crate::gemma3`]).
+//! docent's own for dense llama models and Gemma 3 (see [`crate::llama`], [`crate::gemma3`]).
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek};
@@ -15,9 +15,12 @@ use candle_transformers::models::{
 use crate::error::{LlmError, Result};
 use crate::gemma3::Gemma3;
 use crate::gguf::Architecture;
+use crate::llama::Llama;
 
 pub(crate) enum Weights {
-    Llama(quantized_llama::ModelWeights),
+    Llama(Llama),
+    /// Mixture-of-experts llama files (Mixtral), on candle's implementation.
+    LlamaMoe(quantized_llama::ModelWeights),
     Gemma3(Gemma3),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
@@ -56,7 +59,10 @@ impl Weights {
             message: e.to_string(),
         };
         Ok(match arch {
-            Architecture::Llama => Weights::Llama(
+            Architecture::Llama if Llama::handles(&content) => {
+                Weights::Llama(Llama::from_gguf(&content, r, device, context_length).map_err(bad)?)
+            }
+            Architecture::Llama => Weights::LlamaMoe(
                 quantized_llama::ModelWeights::from_gguf(content, r, device).map_err(bad)?,
             ),
             Architecture::Gemma3 => Weights::Gemma3(
@@ -80,6 +86,7 @@ impl Weights {
     pub fn forward(&mut self, tokens: &Tensor, pos: usize) -> Result<Tensor> {
         let logits = match self {
             Weights::Llama(m) => m.forward(tokens, pos)?,
+            Weights::LlamaMoe(m) => m.forward(tokens, pos)?,
             Weights::Gemma3(m) => m.forward(tokens, pos)?,
             Weights::Qwen2(m) => m.forward(tokens, pos)?,
             Weights::Qwen3(m) => m.forward(tokens, pos)?,
@@ -97,6 +104,7 @@ impl Weights {
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
             Weights::Llama(m) => m.clear_kv_cache(),
+            Weights::LlamaMoe(m) => m.clear_kv_cache(),
             Weights::Gemma3(m) => m.clear_kv_cache(),
             Weights::Qwen3Moe(_) => {}
         }
