@@ -82,10 +82,10 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
     };
 
     let summary = docent_engine::ingest(ctx, &args.paths, &on_event).await?;
-    if let Ok(mut b) = bar.lock() {
-        if let Some(pb) = b.take() {
-            pb.finish_and_clear();
-        }
+    if let Ok(mut b) = bar.lock()
+        && let Some(pb) = b.take()
+    {
+        pb.finish_and_clear();
     }
 
     if args.json {

@@ -12,10 +12,10 @@ pub mod search;
 
 /// A path shown relative to the current directory when it lies below it.
 pub fn display_path(p: &str) -> String {
-    if let Ok(cwd) = std::env::current_dir() {
-        if let Ok(rel) = std::path::Path::new(p).strip_prefix(&cwd) {
-            return rel.display().to_string();
-        }
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = std::path::Path::new(p).strip_prefix(&cwd)
+    {
+        return rel.display().to_string();
     }
     p.to_string()
 }

@@ -431,7 +431,9 @@ fn read_config(path: &Path) -> Result<Config> {
     let config: Config = serde_json::from_value(value).map_err(|e| invalid(path, e.to_string()))?;
     if config.hidden_size == 0
         || config.num_attention_heads == 0
-        || config.hidden_size % config.num_attention_heads != 0
+        || !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
     {
         return Err(invalid(
             path,

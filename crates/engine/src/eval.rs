@@ -145,7 +145,7 @@ pub async fn eval_retrieval(
     for m in modes {
         if *m == Mode::Hybrid {
             for f in fusions {
-                runs.push((*m, Some(f.clone())));
+                runs.push((*m, Some(*f)));
             }
         } else {
             runs.push((*m, None));
@@ -162,7 +162,7 @@ pub async fn eval_retrieval(
     qids.sort();
     for (mode, fusion) in runs {
         if let Some(f) = &fusion {
-            searcher.set_fusion(f.clone());
+            searcher.set_fusion(*f);
         }
         let mut ranked: HashMap<String, Vec<String>> = HashMap::new();
         let mut times = Vec::with_capacity(qids.len());

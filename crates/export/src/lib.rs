@@ -222,7 +222,7 @@ pub fn to_markdown(answer: &Answer, export_path: &Path, date: &str) -> String {
             }
         }
         for q in quotes {
-            md.push_str("\n");
+            md.push('\n');
             for line in sanitize(q).lines() {
                 if line.trim().is_empty() {
                     md.push_str("    >\n");

@@ -58,7 +58,11 @@ struct Layer {
 }
 
 pub(crate) fn check_heads(n_head: usize, n_kv_head: usize, head_dim: usize) -> Result<()> {
-    if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 || head_dim % 2 != 0 {
+    if n_head == 0
+        || n_kv_head == 0
+        || !n_head.is_multiple_of(n_kv_head)
+        || !head_dim.is_multiple_of(2)
+    {
         candle_core::bail!(
             "inconsistent attention shape: {n_head} heads, {n_kv_head} key/value heads, head size {head_dim}"
         );

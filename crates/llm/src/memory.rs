@@ -73,7 +73,7 @@ impl MemoryPlan {
         };
         let budget = avail.saturating_sub(HEADROOM + self.weights + self.scratch);
         let per_token = self.kv_cache / self.context_length.max(1) as u64;
-        let ctx = if per_token > 0 { budget / per_token } else { 0 };
+        let ctx = budget.checked_div(per_token).unwrap_or(0);
         if ctx >= 2048 {
             format!(
                 "set a smaller context, e.g. `llm.context_length = {}`, or close other programs",

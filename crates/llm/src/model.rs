@@ -123,7 +123,7 @@ fn slow_on_cpu(t: &gguf_file::TensorInfo) -> bool {
         GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => true,
         GgmlDType::F16 => {
             let dims = t.shape.dims();
-            dims.len() == 2 && dims[1] % GgmlDType::Q8_0.block_size() == 0
+            dims.len() == 2 && dims[1].is_multiple_of(GgmlDType::Q8_0.block_size())
         }
         _ => false,
     }

@@ -34,6 +34,8 @@ const TYPE_CONTROL: i32 = 3;
 const TYPE_USER_DEFINED: i32 = 4;
 const TYPE_BYTE: i32 = 6;
 
+// One per loaded model: the size of the SentencePiece variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     /// Byte-level BPE; `tokenizers` does the pre-tokenisation and merges.
     Gpt2(Box<Tokenizer>),
@@ -504,9 +506,8 @@ fn spm_encode(
             Some(&id) => out.push(id),
             None => {
                 for b in piece.bytes() {
-                    match byte_tokens[b as usize].or(unknown) {
-                        Some(id) => out.push(id),
-                        None => {}
+                    if let Some(id) = byte_tokens[b as usize].or(unknown) {
+                        out.push(id)
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! The GGUF generator with the two starter models (SmolLM2-135M-Instruct Q4_1, llama
 //! architecture; Gemma 3 270M instruct Q4_K_M). Installed by `scripts/fetch-models.sh`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use docent_core::{ChatMessage, Generator, SamplingParams, StopReason};
@@ -16,7 +16,7 @@ fn gemma() -> PathBuf {
     docent_test_support::require_model("gemma-3-270m").join("gemma-3-270m-Q4_K_M.gguf")
 }
 
-fn load(path: &PathBuf) -> GgufGenerator {
+fn load(path: &Path) -> GgufGenerator {
     GgufGenerator::load(
         path,
         &LoadOptions {

@@ -211,11 +211,7 @@ impl RemoteGenerator {
     }
 
     /// Sends the request; returns the response's status, headers and body reader.
-    fn send<'a>(
-        &self,
-        body: &Value,
-        cancel: &'a AtomicBool,
-    ) -> Result<(u16, Vec<(String, String)>, BufReader<Patient<'a>>), RemoteError> {
+    fn send<'a>(&self, body: &Value, cancel: &'a AtomicBool) -> Result<Response<'a>, RemoteError> {
         let url = self.url();
         let io_err = |source| RemoteError::Io {
             url: url.clone(),
@@ -294,6 +290,9 @@ impl RemoteGenerator {
         Ok((status, headers, r))
     }
 }
+
+/// A response's status, headers (lower-case names) and the reader positioned at its body.
+type Response<'a> = (u16, Vec<(String, String)>, BufReader<Patient<'a>>);
 
 /// A socket read that waits patiently: it retries the short read timeouts (checking the cancel
 /// flag between them) until data comes, the peer closes, the user cancels, or the server has

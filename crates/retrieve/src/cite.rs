@@ -610,8 +610,8 @@ pub fn check_answer(
             };
             // The best single passage, then its neighbour if the pair covers clearly more.
             let mut best: Option<(Range<usize>, f32, Option<f32>, f32)> = None;
-            for i in 0..ps.len() {
-                let lex = lexical_overlap(&claim, &words[i]);
+            for (i, passage_words) in words.iter().enumerate() {
+                let lex = lexical_overlap(&claim, passage_words);
                 let sem = cos(i);
                 let sup = combine_support(lex, sem);
                 if best.as_ref().is_none_or(|b| sup > b.3) {

@@ -585,6 +585,21 @@ impl KeywordStore {
     }
 }
 
+/// The distinct labels of a chunk, for the `labels` field: the heading path, then the title and
+/// the subject unless an earlier label already contains them (a note's heading path starts
+/// with its title; an email's heading and title are its subject).
+fn labels(r: &ChunkRecord) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for label in [&r.heading, &r.title, &r.subject].into_iter().flatten() {
+        let label = label.trim();
+        let lower = label.to_lowercase();
+        if !label.is_empty() && !out.iter().any(|o| o.to_lowercase().contains(&lower)) {
+            out.push(label);
+        }
+    }
+    out.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,19 +630,4 @@ mod tests {
             vec!["alice", "smith", "example", "com"]
         );
     }
-}
-
-/// The distinct labels of a chunk, for the `labels` field: the heading path, then the title and
-/// the subject unless an earlier label already contains them (a note's heading path starts
-/// with its title; an email's heading and title are its subject).
-fn labels(r: &ChunkRecord) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for label in [&r.heading, &r.title, &r.subject].into_iter().flatten() {
-        let label = label.trim();
-        let lower = label.to_lowercase();
-        if !label.is_empty() && !out.iter().any(|o| o.to_lowercase().contains(&lower)) {
-            out.push(label);
-        }
-    }
-    out.join("\n")
 }
