@@ -23,7 +23,7 @@ use vectors::VectorStore;
 /// Rows from which [`Index::optimize`] builds an approximate vector index. Below it an exact
 /// (brute-force) search is fast enough and has perfect recall; see `docs/benchmarks.md` and
 /// `crates/store/benches/search.rs` for the measurements behind the figure.
-pub const DEFAULT_VECTOR_INDEX_THRESHOLD: usize = 50_000;
+pub const DEFAULT_VECTOR_INDEX_THRESHOLD: usize = 150_000;
 
 /// Whether an [`Index`] may be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
