@@ -29,6 +29,7 @@ pub struct Settings {
     pub index: IndexSettings,
     pub llm: LlmSettings,
     pub ask: AskSettings,
+    pub watch: WatchSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +115,26 @@ pub struct AskSettings {
     pub min_relevance: f32,
     /// Citations supported less than this are flagged as weak.
     pub weak_support: f32,
+}
+
+/// The watcher daemon (`[watch]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSettings {
+    /// "auto" (file-system events, polling where they are unavailable), "events" or "poll".
+    pub mode: String,
+    /// Seconds between scans when polling.
+    pub poll_interval_secs: u64,
+    /// Quiet time after the last change before a file is indexed, in milliseconds.
+    pub debounce_ms: u64,
+    /// Longest a changed file waits while changes keep coming, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Minutes between full reconciliation walks (0: only at start).
+    pub reconcile_minutes: u64,
+    /// Scheduling niceness of the daemon (0 to 19; higher yields more to other programs).
+    pub nice: i32,
+    /// Runs that died while reading the same file before it is quarantined.
+    pub quarantine_after: u32,
 }
 
 /// A setting that could not be read. Always says which file or variable, and which field.
@@ -240,6 +261,16 @@ impl Settings {
             &["auto", "cpu", "cuda", "metal"],
         )?;
         one_of("llm.backend", &self.llm.backend, &["local", "remote"])?;
+        one_of("watch.mode", &self.watch.mode, &["auto", "events", "poll"])?;
+        if !(0..=19).contains(&self.watch.nice) {
+            return Err(format!(
+                "`watch.nice` is {}; expected 0 to 19",
+                self.watch.nice
+            ));
+        }
+        if self.watch.quarantine_after == 0 {
+            return Err("`watch.quarantine_after` is 0; expected at least 1".into());
+        }
         let l = &self.llm;
         if l.backend == "remote" && (l.url.trim().is_empty() || l.remote_model.trim().is_empty()) {
             return Err(

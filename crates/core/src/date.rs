@@ -23,9 +23,36 @@ pub fn today_utc() -> (i64, u32, u32) {
     civil_from_days(secs.div_euclid(86_400))
 }
 
+/// Unix seconds as an ISO 8601 UTC timestamp, e.g. `2026-11-22T16:40:01Z`.
+pub fn iso_utc(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60
+    )
+}
+
+/// Now, as [`iso_utc`].
+pub fn now_iso_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    iso_utc(secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_timestamps() {
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(1_795_365_601), "2026-11-22T16:40:01Z");
+    }
 
     #[test]
     fn dates_are_civil() {
