@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use docent_core::{ContentHash, EmbedKind, Embedder, TokenCounter};
@@ -20,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::records::{chunk_record, moved_records};
-use crate::walk::{Found, WalkOptions, walk};
+use crate::walk::{Found, WalkOptions, walk, walk_targets};
 use crate::{Context, EngineError, Result};
 
 /// What happened to one file in this run.
@@ -60,6 +61,8 @@ pub enum IngestEvent<'a> {
     },
     /// A folder or file the walk could not look at.
     WalkIssue { path: &'a Path, message: &'a str },
+    /// A file during which docent died too often is set aside (see `watch.quarantine_after`).
+    Quarantined { path: &'a Path, reason: &'a str },
     /// The start-up check found the index and the manifest out of step and repaired them.
     Repaired {
         orphans_removed: u64,
@@ -68,7 +71,7 @@ pub enum IngestEvent<'a> {
 }
 
 /// A file that was not indexed, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SkippedFile {
     pub path: String,
     pub reason: String,
@@ -78,7 +81,7 @@ pub struct SkippedFile {
 }
 
 /// The outcome of a run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct IngestSummary {
     pub files_seen: u64,
     pub files_indexed: u64,
@@ -136,184 +139,363 @@ pub async fn ingest(
     roots: &[PathBuf],
     on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
 ) -> Result<IngestSummary> {
-    let start = Instant::now();
-    let mut summary = IngestSummary::default();
+    let mut ingester = Ingester::open(ctx, on_event).await?;
+    let mut summary = ingester.run(roots, on_event).await?;
+    if summary.chunks_indexed > 0 || summary.files_removed > 0 {
+        ingester.optimize().await?;
+    }
+    summary.elapsed_ms = ingester.started.elapsed().as_millis() as u64;
+    Ok(summary)
+}
 
-    let mut abs_roots = Vec::new();
-    for r in roots {
-        match std::fs::canonicalize(r) {
-            Ok(p) => abs_roots.push(p),
-            Err(_) => summary.files_skipped.push(SkippedFile {
-                path: r.display().to_string(),
-                reason: "no such file or folder".into(),
-                error: true,
-            }),
+/// Pause and cancel switches for a running [`Ingester`], shared with the threads that control
+/// it (a signal handler, the daemon's control socket).
+#[derive(Clone, Debug, Default)]
+pub struct IngestControl {
+    cancel: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+}
+
+impl IngestControl {
+    /// Stops the current run soon, and every later one at once: files not yet started are left
+    /// for the next process (they stay unrecorded, so nothing is lost); what was read is still
+    /// stored.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+    /// Holds the parse workers before their next file until resumed.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+    /// Waits while paused; false once cancelled.
+    fn proceed(&self) -> bool {
+        while self.is_paused() && !self.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(100));
         }
+        !self.is_cancelled()
     }
-    if abs_roots.is_empty() {
-        return Err(match roots {
-            [one] => EngineError::MissingRoot { path: one.clone() },
-            _ => EngineError::NoRoots,
-        });
-    }
+}
 
-    let counter = Arc::new(ctx.token_counter()?);
-    let embedder = Arc::new(ctx.embedder()?);
-    let _lock = WriteLock::acquire(&ctx.paths.data_dir)?;
-    let mut manifest = Manifest::open(&ctx.paths.data_dir)?;
-    let mut index = Index::open(
-        &ctx.paths.data_dir,
-        embedder.identity(),
-        OpenMode::ReadWrite,
-    )
-    .await?;
-    reconcile(&mut manifest, &mut index, on_event).await?;
+/// The single writer of a data directory, kept open between runs: it holds the write lock, the
+/// manifest, the index and the embedding model (loaded once, kept warm). `docent index` uses it
+/// for one run; the watcher daemon keeps one for its lifetime.
+pub struct Ingester {
+    ctx: Context,
+    _lock: WriteLock,
+    manifest: Manifest,
+    index: Index,
+    embedder: Arc<docent_embed::BertEmbedder>,
+    counter: Arc<docent_embed::HfTokenCounter>,
+    walk_opts: WalkOptions,
+    control: IngestControl,
+    journal: Arc<Journal>,
+    started: Instant,
+}
 
-    let data_dir = std::fs::canonicalize(&ctx.paths.data_dir).unwrap_or(ctx.paths.data_dir.clone());
-    let walk_opts = WalkOptions {
-        include_hidden: ctx.settings.ingest.include_hidden,
-        follow_symlinks: ctx.settings.ingest.follow_symlinks,
-        exclude: vec![data_dir],
-    };
-    let walk_roots = abs_roots.clone();
-    let walked = tokio::task::spawn_blocking(move || walk(&walk_roots, &walk_opts))
-        .await
-        .map_err(|e| EngineError::Threads(e.to_string()))?;
-    for issue in &walked.issues {
-        on_event(IngestEvent::WalkIssue {
-            path: &issue.path,
-            message: &issue.message,
-        });
-        summary.files_skipped.push(SkippedFile {
-            path: issue.path.display().to_string(),
-            reason: issue.message.clone(),
-            error: true,
-        });
-    }
-    summary.files_seen = walked.files.len() as u64;
-
-    // Plan: unchanged files are settled from the manifest without touching their content.
-    let mut to_read = Vec::new();
-    let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
-    for found in &walked.files {
-        let key = path_key(&found.path);
-        seen.insert(key.clone());
-        match manifest.get(&key)? {
-            Some(rec) if is_unchanged(&rec, found) => {
-                summary.files_unchanged += 1;
-                summary.chunks += u64::from(rec.chunks);
-                summary.documents += u64::from(rec.documents);
-            }
-            _ => to_read.push(found.clone()),
+impl Ingester {
+    /// Takes the write lock, loads the embedding model, opens the stores and brings them into
+    /// agreement (see the module docs). Files during which an earlier process died are counted;
+    /// one that reaches `watch.quarantine_after` is quarantined (recorded as failed, not tried
+    /// again until it changes).
+    pub async fn open(
+        ctx: &Context,
+        on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
+    ) -> Result<Self> {
+        let started = Instant::now();
+        let counter = Arc::new(ctx.token_counter()?);
+        let embedder = Arc::new(ctx.embedder()?);
+        let lock = WriteLock::acquire(&ctx.paths.data_dir)?;
+        let mut manifest = Manifest::open(&ctx.paths.data_dir)?;
+        let mut index = Index::open(
+            &ctx.paths.data_dir,
+            embedder.identity(),
+            OpenMode::ReadWrite,
+        )
+        .await?;
+        reconcile(&mut manifest, &mut index, on_event).await?;
+        let journal = Journal::open(&ctx.paths.data_dir);
+        let quarantined = journal.after_restart(ctx.settings.watch.quarantine_after);
+        if !quarantined.is_empty() {
+            quarantine(&mut manifest, &mut index, &quarantined, on_event).await?;
         }
-    }
-    on_event(IngestEvent::Planned {
-        files: seen.len(),
-        to_read: to_read.len(),
-        unchanged: summary.files_unchanged as usize,
-    });
-
-    // Content already indexed somewhere, for recognising moved and copied files.
-    let known: Arc<HashMap<String, FileRecord>> = Arc::new(
-        manifest
-            .all()?
-            .into_iter()
-            .filter(|r| r.status == FileStatus::Indexed)
-            .filter_map(|r| r.hash.clone().map(|h| (h, r)))
-            .collect(),
-    );
-
-    let (tx, mut rx) = mpsc::channel::<Done>(128);
-    let workers = spawn_workers(ctx, to_read, known.clone(), counter, tx)?;
-
-    let mut writer = Writer {
-        manifest: &mut manifest,
-        index: &mut index,
-        embedder: embedder.clone(),
-        known,
-        seen: &seen,
-        summary: &mut summary,
-        now: unix_now(),
-        taken_over: Vec::new(),
-    };
-    let mut batch: Vec<Done> = Vec::new();
-    let mut batch_chunks = 0usize;
-    let mut first_at = Instant::now();
-    loop {
-        let next = if batch.is_empty() {
-            rx.recv().await.map(Some)
-        } else {
-            let wait = BATCH_WAIT.saturating_sub(first_at.elapsed());
-            match tokio::time::timeout(wait, rx.recv()).await {
-                Ok(v) => v.map(Some),
-                Err(_) => Some(None), // waited long enough: flush what we have
-            }
+        let data_dir =
+            std::fs::canonicalize(&ctx.paths.data_dir).unwrap_or(ctx.paths.data_dir.clone());
+        let walk_opts = WalkOptions {
+            include_hidden: ctx.settings.ingest.include_hidden,
+            follow_symlinks: ctx.settings.ingest.follow_symlinks,
+            exclude: vec![data_dir],
         };
-        match next {
-            Some(Some(done)) => {
-                on_event(IngestEvent::File {
-                    path: &done.found.path,
-                    outcome: &done.outcome,
-                });
-                if batch.is_empty() {
-                    first_at = Instant::now();
+        Ok(Ingester {
+            ctx: ctx.clone(),
+            _lock: lock,
+            manifest,
+            index,
+            embedder,
+            counter,
+            walk_opts,
+            control: IngestControl::default(),
+            journal: Arc::new(journal),
+            started,
+        })
+    }
+
+    /// The pause/cancel switches of this ingester's runs.
+    pub fn control(&self) -> IngestControl {
+        self.control.clone()
+    }
+
+    /// The walk settings (hidden files, symlinks, the data directory excluded).
+    pub fn walk_options(&self) -> &WalkOptions {
+        &self.walk_opts
+    }
+
+    /// Files, chunks and failures recorded in the manifest.
+    pub fn stats(&self) -> Result<docent_store::ManifestStats> {
+        Ok(self.manifest.stats()?)
+    }
+
+    /// One full pass over `roots` (folders or files): see [`ingest`].
+    pub async fn run(
+        &mut self,
+        roots: &[PathBuf],
+        on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
+    ) -> Result<IngestSummary> {
+        let start = Instant::now();
+        let mut summary = IngestSummary::default();
+        let mut abs_roots = Vec::new();
+        for r in roots {
+            match std::fs::canonicalize(r) {
+                Ok(p) => abs_roots.push(p),
+                Err(_) => summary.files_skipped.push(SkippedFile {
+                    path: r.display().to_string(),
+                    reason: "no such file or folder".into(),
+                    error: true,
+                }),
+            }
+        }
+        if abs_roots.is_empty() {
+            return Err(match roots {
+                [one] => EngineError::MissingRoot { path: one.clone() },
+                _ => EngineError::NoRoots,
+            });
+        }
+        let walk_roots = abs_roots.clone();
+        let walk_opts = self.walk_opts.clone();
+        let walked = tokio::task::spawn_blocking(move || walk(&walk_roots, &walk_opts))
+            .await
+            .map_err(|e| EngineError::Threads(e.to_string()))?;
+        self.apply(walked, &abs_roots, false, summary, on_event)
+            .await
+            .map(|mut s| {
+                s.elapsed_ms = start.elapsed().as_millis() as u64;
+                s
+            })
+    }
+
+    /// Applies change hints: `paths` (absolute) are files or folders that were created,
+    /// modified, moved or deleted. Existing ones are looked at as a walk would (ignore rules
+    /// included) and indexed if they changed; records at or below paths that no longer exist
+    /// leave the index. A file moved from one named path to another keeps its vectors. A file
+    /// that failed before is tried again (the hint says something happened to it).
+    pub async fn update(
+        &mut self,
+        paths: &[PathBuf],
+        on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
+    ) -> Result<IngestSummary> {
+        let start = Instant::now();
+        let targets = paths.to_vec();
+        let walk_opts = self.walk_opts.clone();
+        let walked = tokio::task::spawn_blocking(move || walk_targets(&targets, &walk_opts))
+            .await
+            .map_err(|e| EngineError::Threads(e.to_string()))?;
+        self.apply(walked, paths, true, IngestSummary::default(), on_event)
+            .await
+            .map(|mut s| {
+                s.elapsed_ms = start.elapsed().as_millis() as u64;
+                s
+            })
+    }
+
+    /// Removes every record at or below `root` from the index (a folder no longer watched).
+    /// Returns how many files were removed.
+    pub async fn forget(&mut self, root: &Path) -> Result<u64> {
+        let removals = self.manifest.paths_under(&path_key(root))?;
+        if !removals.is_empty() {
+            self.index.write(&removals, Vec::new()).await?;
+            self.manifest.apply(&[], &removals)?;
+        }
+        Ok(removals.len() as u64)
+    }
+
+    /// Compacts the stores and builds the vector index when the table is large enough. Cheap
+    /// when nothing changed; the daemon calls it when it is idle.
+    pub async fn optimize(&mut self) -> Result<()> {
+        self.index
+            .optimize(self.ctx.settings.index.vector_index_threshold)
+            .await?;
+        Ok(())
+    }
+
+    /// Plans, reads, embeds and stores what `walked` found, then removes records under
+    /// `scopes` that it did not find.
+    async fn apply(
+        &mut self,
+        walked: crate::walk::Walk,
+        scopes: &[PathBuf],
+        retry_failed: bool,
+        mut summary: IngestSummary,
+        on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
+    ) -> Result<IngestSummary> {
+        for issue in &walked.issues {
+            on_event(IngestEvent::WalkIssue {
+                path: &issue.path,
+                message: &issue.message,
+            });
+            summary.files_skipped.push(SkippedFile {
+                path: issue.path.display().to_string(),
+                reason: issue.message.clone(),
+                error: true,
+            });
+        }
+        summary.files_seen = walked.files.len() as u64;
+
+        // Plan: unchanged files are settled from the manifest without touching their content.
+        let mut to_read = Vec::new();
+        let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
+        for found in &walked.files {
+            let key = path_key(&found.path);
+            seen.insert(key.clone());
+            match self.manifest.get(&key)? {
+                Some(rec)
+                    if is_unchanged(&rec, found)
+                        && !(retry_failed
+                            && rec.status == FileStatus::Failed
+                            && !is_quarantined(&rec)) =>
+                {
+                    summary.files_unchanged += 1;
+                    summary.chunks += u64::from(rec.chunks);
+                    summary.documents += u64::from(rec.documents);
                 }
-                batch_chunks += done.records.len();
-                batch.push(done);
-                if batch.len() >= BATCH_FILES || batch_chunks >= BATCH_CHUNKS {
+                _ => to_read.push(found.clone()),
+            }
+        }
+        on_event(IngestEvent::Planned {
+            files: seen.len(),
+            to_read: to_read.len(),
+            unchanged: summary.files_unchanged as usize,
+        });
+
+        // Content already indexed somewhere, for recognising moved and copied files.
+        let known: Arc<HashMap<String, FileRecord>> = Arc::new(
+            self.manifest
+                .all()?
+                .into_iter()
+                .filter(|r| r.status == FileStatus::Indexed)
+                .filter_map(|r| r.hash.clone().map(|h| (h, r)))
+                .collect(),
+        );
+
+        let (tx, mut rx) = mpsc::channel::<Done>(128);
+        let workers = spawn_workers(
+            &self.ctx,
+            to_read,
+            known.clone(),
+            self.counter.clone(),
+            self.control.clone(),
+            self.journal.clone(),
+            tx,
+        )?;
+
+        let mut writer = Writer {
+            manifest: &mut self.manifest,
+            index: &mut self.index,
+            embedder: self.embedder.clone(),
+            known,
+            seen: &seen,
+            summary: &mut summary,
+            now: unix_now(),
+            taken_over: Vec::new(),
+        };
+        let mut batch: Vec<Done> = Vec::new();
+        let mut batch_chunks = 0usize;
+        let mut first_at = Instant::now();
+        loop {
+            let next = if batch.is_empty() {
+                rx.recv().await.map(Some)
+            } else {
+                let wait = BATCH_WAIT.saturating_sub(first_at.elapsed());
+                match tokio::time::timeout(wait, rx.recv()).await {
+                    Ok(v) => v.map(Some),
+                    Err(_) => Some(None), // waited long enough: flush what we have
+                }
+            };
+            match next {
+                Some(Some(done)) => {
+                    on_event(IngestEvent::File {
+                        path: &done.found.path,
+                        outcome: &done.outcome,
+                    });
+                    if batch.is_empty() {
+                        first_at = Instant::now();
+                    }
+                    batch_chunks += done.records.len();
+                    batch.push(done);
+                    if batch.len() >= BATCH_FILES || batch_chunks >= BATCH_CHUNKS {
+                        writer.flush(std::mem::take(&mut batch)).await?;
+                        batch_chunks = 0;
+                    }
+                }
+                Some(None) => {
                     writer.flush(std::mem::take(&mut batch)).await?;
                     batch_chunks = 0;
                 }
+                None => break,
             }
-            Some(None) => {
-                writer.flush(std::mem::take(&mut batch)).await?;
-                batch_chunks = 0;
+        }
+        writer.flush(std::mem::take(&mut batch)).await?;
+        let taken_over = std::mem::take(&mut writer.taken_over);
+        drop(writer);
+        let _ = workers.join();
+
+        // Records under the scopes that the walk did not see are gone (deleted, moved away, or
+        // now ignored), unless they sit in a folder the walk could not read.
+        let blocked: Vec<&Path> = walked
+            .issues
+            .iter()
+            .filter(|i| i.is_dir)
+            .map(|i| i.path.as_path())
+            .collect();
+        let mut removals: Vec<String> = Vec::new();
+        for root in scopes {
+            for p in self.manifest.paths_under(&path_key(root))? {
+                if seen.contains(&p)
+                    || blocked.iter().any(|b| Path::new(&p).starts_with(b))
+                    || removals.contains(&p)
+                {
+                    continue;
+                }
+                removals.push(p);
             }
-            None => break,
         }
-    }
-    writer.flush(std::mem::take(&mut batch)).await?;
-    let taken_over = std::mem::take(&mut writer.taken_over);
-    drop(writer);
-    let _ = workers.join();
-
-    // Records under the roots that the walk did not see are gone (deleted, moved away, or now
-    // ignored), unless they sit in a folder the walk could not read.
-    let blocked: Vec<&Path> = walked
-        .issues
-        .iter()
-        .filter(|i| i.is_dir)
-        .map(|i| i.path.as_path())
-        .collect();
-    let mut removals: Vec<String> = Vec::new();
-    for root in &abs_roots {
-        for p in manifest.paths_under(&path_key(root))? {
-            if seen.contains(&p) || blocked.iter().any(|b| Path::new(&p).starts_with(b)) {
-                continue;
+        for from in taken_over {
+            if !removals.contains(&from) && self.manifest.get(&from)?.is_some() {
+                removals.push(from);
             }
-            removals.push(p);
         }
-    }
-    for from in taken_over {
-        if !removals.contains(&from) && manifest.get(&from)?.is_some() {
-            removals.push(from);
+        if !removals.is_empty() {
+            self.index.write(&removals, Vec::new()).await?;
+            self.manifest.apply(&[], &removals)?;
         }
+        summary.files_removed = removals.len() as u64;
+        summary.files_skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(summary)
     }
-    if !removals.is_empty() {
-        index.write(&removals, Vec::new()).await?;
-        manifest.apply(&[], &removals)?;
-    }
-    summary.files_removed = removals.len() as u64;
-
-    if summary.chunks_indexed > 0 || summary.files_removed > 0 {
-        index
-            .optimize(ctx.settings.index.vector_index_threshold)
-            .await?;
-    }
-
-    summary.files_skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    summary.elapsed_ms = start.elapsed().as_millis() as u64;
-    Ok(summary)
 }
 
 /// Brings the index and the manifest into agreement before writing: chunks of files the
@@ -343,6 +525,136 @@ async fn reconcile(
     Ok(())
 }
 
+/// The reason recorded for a quarantined file; `docent status` lists these.
+pub const QUARANTINE_REASON: &str = "quarantined";
+
+fn is_quarantined(rec: &FileRecord) -> bool {
+    rec.reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with(QUARANTINE_REASON))
+}
+
+/// Records files during which docent died too often as failed, with their current size and
+/// modification time, so they are not read again until they change.
+async fn quarantine(
+    manifest: &mut Manifest,
+    index: &mut Index,
+    paths: &[(String, u32)],
+    on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
+) -> Result<()> {
+    let mut upserts = Vec::new();
+    for (path, deaths) in paths {
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        let reason = format!(
+            "{QUARANTINE_REASON}: docent stopped {deaths} times while reading this file; it is tried again when it changes"
+        );
+        on_event(IngestEvent::Quarantined {
+            path: Path::new(path),
+            reason: &reason,
+        });
+        upserts.push(FileRecord {
+            path: path.clone(),
+            size: meta.len(),
+            mtime_ns: crate::walk::mtime_ns(&meta),
+            hash: None,
+            parser: None,
+            status: FileStatus::Failed,
+            reason: Some(reason),
+            documents: 0,
+            chunks: 0,
+            indexed_at: unix_now(),
+        });
+    }
+    let keys: Vec<String> = upserts.iter().map(|r| r.path.clone()).collect();
+    index.write(&keys, Vec::new()).await?;
+    manifest.apply(&upserts, &[])?;
+    Ok(())
+}
+
+/// Which files the parse workers are reading right now, kept in `<data dir>/inflight.json` so
+/// that after a crash the next start knows which file was being read when docent died. A file
+/// that keeps killing docent (a parser bug, a runaway allocation) is then quarantined instead
+/// of crashing every restart.
+struct Journal {
+    path: PathBuf,
+    state: std::sync::Mutex<JournalState>,
+}
+
+#[derive(Default, Serialize, serde::Deserialize)]
+struct JournalState {
+    /// Files being read now.
+    reading: Vec<String>,
+    /// Files during which earlier processes died, and how many times.
+    deaths: HashMap<String, u32>,
+}
+
+impl Journal {
+    const FILE: &'static str = "inflight.json";
+
+    fn open(data_dir: &Path) -> Journal {
+        let path = data_dir.join(Self::FILE);
+        // A torn or unreadable journal only loses crash counts; never an error.
+        let state = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Journal {
+            path,
+            state: std::sync::Mutex::new(state),
+        }
+    }
+
+    /// Counts the files that were being read when the last process died; returns those that
+    /// reached `limit`, which are forgotten by the journal (the manifest takes over).
+    fn after_restart(&self, limit: u32) -> Vec<(String, u32)> {
+        let Ok(mut st) = self.state.lock() else {
+            return Vec::new();
+        };
+        for p in std::mem::take(&mut st.reading) {
+            *st.deaths.entry(p).or_default() += 1;
+        }
+        let out: Vec<(String, u32)> = st
+            .deaths
+            .iter()
+            .filter(|(_, n)| **n >= limit)
+            .map(|(p, n)| (p.clone(), *n))
+            .collect();
+        for (p, _) in &out {
+            st.deaths.remove(p);
+        }
+        self.save(&st);
+        out
+    }
+
+    fn start(&self, path: &str) {
+        if let Ok(mut st) = self.state.lock() {
+            st.reading.push(path.to_string());
+            self.save(&st);
+        }
+    }
+
+    /// The file was read without killing docent: its count starts over.
+    fn finish(&self, path: &str) {
+        if let Ok(mut st) = self.state.lock() {
+            st.reading.retain(|p| p != path);
+            st.deaths.remove(path);
+            self.save(&st);
+        }
+    }
+
+    fn save(&self, st: &JournalState) {
+        let Ok(bytes) = serde_json::to_vec(st) else {
+            return;
+        };
+        let tmp = self.path.with_extension("json.tmp");
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.path);
+        }
+    }
+}
+
 /// Starts the parse workers: a bounded thread pool that reads, parses and chunks files and
 /// sends the results to the writer.
 fn spawn_workers(
@@ -350,6 +662,8 @@ fn spawn_workers(
     to_read: Vec<Found>,
     known: Arc<HashMap<String, FileRecord>>,
     counter: Arc<docent_embed::HfTokenCounter>,
+    control: IngestControl,
+    journal: Arc<Journal>,
     tx: mpsc::Sender<Done>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -365,7 +679,14 @@ fn spawn_workers(
             pool.install(|| {
                 use rayon::prelude::*;
                 to_read.par_iter().for_each_with(tx, |tx, found| {
+                    if !control.proceed() {
+                        return;
+                    }
+                    let key = path_key(&found.path);
+                    journal.start(&key);
+                    fault_injection(&found.path);
                     let done = process(found, &known, &parse_opts, &chunk_cfg, counter.as_ref());
+                    journal.finish(&key);
                     let _ = tx.blocking_send(done);
                 });
             });
@@ -562,6 +883,18 @@ impl Writer<'_> {
 /// The manifest key of a path: the absolute path as a string.
 pub(crate) fn path_key(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// Fault injection for crash-safety tests: with `DOCENT_FAULT_ABORT_ON=<text>` in the
+/// environment, the process aborts (as a crash would) when it starts reading a file whose path
+/// contains that text. Unset in normal use.
+fn fault_injection(path: &Path) {
+    if let Some(pat) = std::env::var_os("DOCENT_FAULT_ABORT_ON")
+        && !pat.is_empty()
+        && path.to_string_lossy().contains(&*pat.to_string_lossy())
+    {
+        std::process::abort();
+    }
 }
 
 fn unix_now() -> i64 {

@@ -40,7 +40,10 @@ pub use ask::{AskEvent, AskOptions, AskRequest, Asker, GeneratorLoader};
 pub use context::Context;
 pub use error::{EngineError, Result};
 pub use eval::{EvalEvent, EvalResult, eval_retrieval};
-pub use ingest::{FileOutcome, IngestEvent, IngestSummary, SkippedFile, ingest};
+pub use ingest::{
+    FileOutcome, IngestControl, IngestEvent, IngestSummary, Ingester, QUARANTINE_REASON,
+    SkippedFile, ingest,
+};
 pub use inspect::{Inspection, inspect};
 pub use reindex::{ReindexSummary, reindex};
 pub use search::{Retrieval, SearchHit, SearchRequest, SearchResult, Searcher, parse_mode, search};

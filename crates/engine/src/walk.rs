@@ -58,10 +58,62 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Walk {
     let Some((first, rest)) = roots.split_first() else {
         return out;
     };
-    let mut b = ignore::WalkBuilder::new(first);
+    let mut b = builder(first, opts);
     for r in rest {
         b.add(r);
     }
+    collect(b, &mut out);
+    out.files.sort_by(|a, b| a.path.cmp(&b.path));
+    out.files.dedup_by(|a, b| a.path == b.path);
+    out
+}
+
+/// Like [`walk`], for paths named by change events: folders are walked whole; a single file is
+/// looked at through its parent folder, so that the ignore files above it (`.gitignore`,
+/// `.docentignore`) decide about it exactly as a full walk would. Paths that no longer exist are
+/// left out (the caller treats them as removed).
+pub fn walk_targets(targets: &[PathBuf], opts: &WalkOptions) -> Walk {
+    let mut dirs = Vec::new();
+    let mut out = Walk::default();
+    for t in targets {
+        let meta = if opts.follow_symlinks {
+            std::fs::metadata(t)
+        } else {
+            std::fs::symlink_metadata(t)
+        };
+        let Ok(meta) = meta else { continue };
+        if meta.is_dir() {
+            dirs.push(t.clone());
+            continue;
+        }
+        let (Some(parent), Some(name)) = (t.parent(), t.file_name()) else {
+            continue;
+        };
+        let name = name.to_os_string();
+        let mut b = builder(parent, opts);
+        b.max_depth(Some(1));
+        b.filter_entry(move |e| e.depth() == 0 || e.file_name() == name.as_os_str());
+        collect(b, &mut out);
+    }
+    let whole = walk(&dirs, opts);
+    out.files.extend(whole.files);
+    out.issues.extend(whole.issues);
+    out.files.sort_by(|a, b| a.path.cmp(&b.path));
+    out.files.dedup_by(|a, b| a.path == b.path);
+    out
+}
+
+/// Whether `path` lies in a hidden file or folder below `root` (a name starting with a dot),
+/// which a walk with default options never visits.
+pub fn is_hidden_below(root: &Path, path: &Path) -> bool {
+    path.strip_prefix(root).is_ok_and(|rel| {
+        rel.components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+    })
+}
+
+fn builder(root: &Path, opts: &WalkOptions) -> ignore::WalkBuilder {
+    let mut b = ignore::WalkBuilder::new(root);
     let exclude = opts.exclude.clone();
     b.hidden(!opts.include_hidden)
         .ignore(true)
@@ -73,6 +125,10 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Walk {
         .follow_links(opts.follow_symlinks)
         .add_custom_ignore_filename(".docentignore")
         .filter_entry(move |e| !exclude.iter().any(|x| e.path().starts_with(x)));
+    b
+}
+
+fn collect(b: ignore::WalkBuilder, out: &mut Walk) {
     for entry in b.build() {
         match entry {
             Ok(e) => {
@@ -93,9 +149,6 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Walk {
             Err(err) => out.issues.push(issue(err, None)),
         }
     }
-    out.files.sort_by(|a, b| a.path.cmp(&b.path));
-    out.files.dedup_by(|a, b| a.path == b.path);
-    out
 }
 
 fn issue(err: ignore::Error, fallback: Option<&Path>) -> WalkIssue {
@@ -228,5 +281,28 @@ mod tests {
         assert_eq!(names(&w, root), vec!["n.md"]);
         let w = walk(&[root.join("n.md")], &WalkOptions::default());
         assert_eq!(w.files.len(), 1);
+    }
+
+    #[test]
+    fn targets_follow_the_same_rules_as_a_walk() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::write(root.join(".gitignore"), "*.log\n").unwrap();
+        fs::write(root.join("sub/a.md"), "a").unwrap();
+        fs::write(root.join("sub/b.log"), "b").unwrap();
+        fs::write(root.join("sub/c.md"), "c").unwrap();
+        let targets = vec![
+            root.join("sub/a.md"),
+            root.join("sub/b.log"),
+            root.join("gone.md"),
+        ];
+        let w = walk_targets(&targets, &WalkOptions::default());
+        assert_eq!(names(&w, root), vec!["sub/a.md"]);
+        let w = walk_targets(&[root.join("sub")], &WalkOptions::default());
+        assert_eq!(names(&w, root), vec!["sub/a.md", "sub/c.md"]);
+        assert!(is_hidden_below(root, &root.join("sub/.a.md.swp")));
+        assert!(is_hidden_below(root, &root.join(".git/x")));
+        assert!(!is_hidden_below(root, &root.join("sub/a.md")));
     }
 }
