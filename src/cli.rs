@@ -56,6 +56,24 @@ pub enum Command {
     /// the index is relevant enough, it says so instead of answering.
     Ask(AskArgs),
 
+    /// Keep folders indexed: watch them and apply every change, in the foreground
+    ///
+    /// Walks the folders once (catching what changed since the last run), then indexes files
+    /// as they are created, changed, moved or deleted, until Ctrl-C. Without PATHs, watches the
+    /// folders saved with `docent folders add`.
+    Watch(WatchArgs),
+
+    /// Run the watcher in the background: start, stop, status, logs, install
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
+
+    /// The folders the daemon keeps indexed
+    #[command(subcommand)]
+    Folders(FoldersCommand),
+
+    /// What is indexed, and what the daemon is doing
+    Status(StatusArgs),
+
     /// Show how one file parses and chunks, without indexing it
     Inspect(InspectArgs),
 
@@ -91,6 +109,74 @@ pub struct IndexArgs {
     pub paths: Vec<PathBuf>,
 
     /// Print the summary as JSON on standard output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Folders to watch [default: the saved folders, `docent folders list`]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Start watching the saved folders in the background
+    Start,
+    /// Stop the background watcher (it finishes the batch it is writing)
+    Stop,
+    /// Whether it runs, and what it is doing (exit status 0 when running, 3 when stopped)
+    Status {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the end of its log
+    Logs {
+        /// Lines to print
+        #[arg(short = 'n', long, default_value_t = 40)]
+        lines: usize,
+        /// Keep printing new lines as they come (Ctrl-C to end)
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Stop reading new files until `docent daemon resume`
+    Pause,
+    /// Continue after `docent daemon pause`
+    Resume,
+    /// Write a systemd user unit (Linux) or launchd agent (macOS) that starts it at login;
+    /// nothing is enabled, the commands to do so are printed
+    Install {
+        /// Print the file instead of writing it
+        #[arg(long)]
+        print: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FoldersCommand {
+    /// Watch these folders (the daemon, if running, starts indexing them at once)
+    Add {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<std::path::PathBuf>,
+    },
+    /// Stop watching these folders; their files leave the index
+    Remove {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<std::path::PathBuf>,
+    },
+    /// The watched folders
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -74,6 +74,9 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
                 "repaired the index after an interrupted run: {orphans_removed} orphan chunks removed, {stale_files} files to index again"
             );
         }
+        IngestEvent::Quarantined { path, reason } => {
+            eprintln!("warning: {}: {reason}", path.display());
+        }
         IngestEvent::WalkIssue { path, message } => {
             if !quiet || interactive {
                 eprintln!("warning: {}: {message}", path.display());
@@ -81,7 +84,10 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
         }
     };
 
-    let summary = docent_engine::ingest(ctx, &args.paths, &on_event).await?;
+    let summary = match via_daemon(ctx, &args.paths, quiet)? {
+        Some(s) => s,
+        None => docent_engine::ingest(ctx, &args.paths, &on_event).await?,
+    };
     if let Ok(mut b) = bar.lock()
         && let Some(pb) = b.take()
     {
@@ -98,6 +104,34 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// While the daemon runs it holds the write lock: it does the indexing, and this process
+/// prints its summary.
+fn via_daemon(
+    ctx: &Context,
+    paths: &[std::path::PathBuf],
+    quiet: bool,
+) -> anyhow::Result<Option<IngestSummary>> {
+    if super::daemon::live(ctx).is_none() {
+        return Ok(None);
+    }
+    let mut abs = Vec::new();
+    for p in paths {
+        abs.push(std::path::absolute(p)?);
+    }
+    if !quiet {
+        eprintln!("the daemon is running: it indexes these paths now");
+    }
+    let req = docent_daemon::control::Request::Index { paths: abs };
+    match super::daemon::ask_daemon(ctx, &req)? {
+        None => Ok(None),
+        Some(docent_daemon::control::Reply::Indexed { summary }) => {
+            Ok(Some(serde_json::from_value(summary)?))
+        }
+        Some(docent_daemon::control::Reply::Error { message }) => anyhow::bail!("{message}"),
+        Some(other) => anyhow::bail!("unexpected reply from the daemon: {other:?}"),
+    }
 }
 
 fn print_summary(s: &IngestSummary) {

@@ -2,13 +2,16 @@
 
 pub mod ask;
 pub mod config;
+pub mod daemon;
 pub mod eval;
 pub mod files;
+pub mod folders;
 pub mod index;
 pub mod inspect;
 pub mod models;
 pub mod reindex;
 pub mod search;
+pub mod status;
 
 /// A path shown relative to the current directory when it lies below it.
 pub fn display_path(p: &str) -> String {
