@@ -1082,3 +1082,387 @@ fn edit_field(input: &mut TextInput, action: &Action) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use docent_core::{ChunkId, Citation, LineRange, Source};
+
+    use super::*;
+    use crate::backend::{IndexStats, ModelInfo};
+    use crate::open::Platform;
+
+    fn config() -> AppConfig {
+        AppConfig {
+            export_dir: PathBuf::from("/home/ada/exports"),
+            open: OpenEnv {
+                editor: Some("vim".into()),
+                pdf_viewer: Some("zathura".into()),
+                platform: Platform::Unix,
+            },
+            search_k: 7,
+        }
+    }
+
+    fn ready() -> Status {
+        Status {
+            daemon_connected: true,
+            index: Some(IndexStats {
+                documents: 3,
+                chunks: 9,
+            }),
+            queue: 0,
+            model: Some(ModelInfo {
+                name: "m".into(),
+                device: "cpu".into(),
+            }),
+            last_update: None,
+        }
+    }
+
+    fn app() -> App {
+        let mut a = App::new(config(), 1_763_816_709);
+        update(&mut a, Action::Worker(WorkerEvent::Status(ready())));
+        a
+    }
+
+    fn type_text(a: &mut App, s: &str) {
+        for c in s.chars() {
+            update(a, Action::Insert(c));
+        }
+    }
+
+    fn answer(question: &str, text: &str) -> Answer {
+        let src = "Intro.\nThe roof is due in 2026.\nEnd.";
+        Answer {
+            question: question.into(),
+            query: question.into(),
+            text: text.into(),
+            refused: false,
+            sentences: vec![],
+            citations: vec![Citation {
+                n: 1,
+                sentence: 0,
+                chunk_id: ChunkId("c1".into()),
+                path: "/d/roof.md".into(),
+                part: None,
+                page: None,
+                lines: LineRange::new(4, 6),
+                quote: "The roof is due in 2026.".into(),
+                quote_bytes: 7..31,
+                lexical: 1.0,
+                semantic: None,
+                support: 0.9,
+                weak: false,
+            }],
+            removed_citations: vec![],
+            sources: vec![Source {
+                n: 1,
+                chunk_id: ChunkId("c1".into()),
+                path: "/d/roof.md".into(),
+                part: None,
+                kind: DocKind::Note,
+                page: None,
+                lines: LineRange::new(4, 6),
+                heading: None,
+                title: None,
+                subject: None,
+                from: None,
+                date: None,
+                text: src.into(),
+                truncated: false,
+                similarity: Some(0.7),
+            }],
+            model: "m".into(),
+            index: "i".into(),
+            relevance: Some(0.7),
+            retrieval_ms: 3,
+            ttft_ms: None,
+            tokens_per_s: None,
+            prompt_tokens: None,
+            generated_tokens: None,
+            stop: None,
+            warnings: vec![],
+        }
+    }
+
+    /// Asks `q` and returns the request and the cancel flag the backend would get.
+    fn ask(a: &mut App, q: &str) -> (AskRequest, Arc<AtomicBool>) {
+        type_text(a, q);
+        let mut fx = update(a, Action::Submit);
+        assert_eq!(fx.len(), 1, "{fx:?}");
+        match fx.remove(0) {
+            Effect::Ask { request, cancel } => (request, cancel),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn finish(a: &mut App, q: &str, text: &str) -> Vec<Effect> {
+        update(
+            a,
+            Action::Worker(WorkerEvent::Ask(AskEvent::Done(Box::new(answer(q, text))))),
+        )
+    }
+
+    #[test]
+    fn follow_ups_carry_the_conversation() {
+        let mut a = app();
+        let (r1, _) = ask(&mut a, "when is the roof due?");
+        assert_eq!(r1.question, "when is the roof due?");
+        assert!(r1.history.is_empty());
+        assert!(a.input.is_blank());
+        update(
+            &mut a,
+            Action::Worker(WorkerEvent::Ask(AskEvent::Text("In 2026".into()))),
+        );
+        let fx = finish(&mut a, "when is the roof due?", "In 2026 [1].");
+        assert!(matches!(&fx[..], [Effect::SaveConversation(c)] if c.turns.len() == 1));
+        assert_eq!(a.conversation.id, "20251122-130509-1");
+        assert_eq!(a.conversation.title, "when is the roof due?");
+
+        let (r2, _) = ask(&mut a, "and who pays?");
+        let h: Vec<&str> = r2.history.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(h, ["when is the roof due?", "In 2026 [1]."]);
+        // A second question waits for the first answer.
+        type_text(&mut a, "third");
+        assert!(update(&mut a, Action::Submit).is_empty());
+        assert!(a.notice.as_ref().is_some_and(|n| n.error));
+    }
+
+    #[test]
+    fn history_browses_with_up_and_down_at_the_edges() {
+        let mut a = app();
+        for q in ["first", "second"] {
+            ask(&mut a, q);
+            finish(&mut a, q, "ok");
+        }
+        type_text(&mut a, "draft");
+        update(&mut a, Action::Newline);
+        type_text(&mut a, "line 2");
+        // Up on the second line moves within the text, not through the history.
+        update(&mut a, Action::Up);
+        assert_eq!(a.input.text(), "draft\nline 2");
+        update(&mut a, Action::Up);
+        assert_eq!(a.input.text(), "second");
+        update(&mut a, Action::Up);
+        assert_eq!(a.input.text(), "first");
+        update(&mut a, Action::Up);
+        assert_eq!(a.input.text(), "first");
+        update(&mut a, Action::Down);
+        assert_eq!(a.input.text(), "second");
+        update(&mut a, Action::Down);
+        assert_eq!(a.input.text(), "draft\nline 2");
+        assert_eq!(a.history_pos, None);
+    }
+
+    #[test]
+    fn esc_stops_the_answer_and_the_turn_is_marked() {
+        let mut a = app();
+        let (_, flag) = ask(&mut a, "q");
+        update(
+            &mut a,
+            Action::Worker(WorkerEvent::Ask(AskEvent::Text("par".into()))),
+        );
+        let fx = update(&mut a, Action::Cancel);
+        let [Effect::Cancel(f)] = &fx[..] else {
+            panic!("{fx:?}")
+        };
+        assert!(Arc::ptr_eq(f, &flag));
+        f.store(true, Ordering::SeqCst);
+        // A second Esc does not cancel twice.
+        assert!(update(&mut a, Action::Cancel).is_empty());
+        finish(&mut a, "q", "par");
+        let t = &a.conversation.turns[0];
+        assert_eq!(t.state, TurnState::Cancelled);
+        assert!(a.cancel.is_none());
+        // Cancelled turns are not history for the next question.
+        assert!(a.conversation.history().is_empty());
+        // With nothing to stop, Esc leaves the question box.
+        assert_eq!(a.focus, Pane::Question);
+        assert!(update(&mut a, Action::Cancel).is_empty());
+        assert_eq!(a.focus, Pane::Answer);
+    }
+
+    #[test]
+    fn quitting_stops_the_answer() {
+        let mut a = app();
+        let (_, flag) = ask(&mut a, "q");
+        let fx = update(&mut a, Action::Quit);
+        assert!(matches!(&fx[..], [Effect::Cancel(f), Effect::Quit] if Arc::ptr_eq(f, &flag)));
+        assert!(a.quit);
+    }
+
+    #[test]
+    fn filters_go_into_the_question_in_query_syntax() {
+        let mut a = app();
+        update(&mut a, Action::Cancel);
+        update(&mut a, Action::EditFilters);
+        type_text(&mut a, "pdf email");
+        update(&mut a, Action::FocusNext);
+        update(&mut a, Action::FocusNext);
+        type_text(&mut a, "Bo Lind");
+        update(&mut a, Action::Down);
+        type_text(&mut a, "2024-13-01");
+        update(&mut a, Action::Submit);
+        let Some(Overlay::Filters(form)) = &a.overlay else {
+            panic!("the form stays open on an error")
+        };
+        assert!(form.error.as_deref().unwrap().contains("2024-13-01"));
+        update(&mut a, Action::ClearInput);
+        type_text(&mut a, "2024-01-31");
+        update(&mut a, Action::Submit);
+        assert!(a.overlay.is_none());
+        assert_eq!(
+            a.filters.to_query(),
+            "kind:pdf,email from:\"Bo Lind\" after:2024-01-31"
+        );
+        update(&mut a, Action::Focus(Pane::Question));
+        let (r, _) = ask(&mut a, "roof?");
+        assert_eq!(
+            r.question,
+            "roof? kind:pdf,email from:\"Bo Lind\" after:2024-01-31"
+        );
+        assert_eq!(a.conversation.turns[0].question, "roof?");
+    }
+
+    #[test]
+    fn search_mode_searches_without_the_model() {
+        let mut a = app();
+        a.status.as_mut().unwrap().model = None;
+        a.filters.kinds = vec![DocKind::Pdf];
+        update(&mut a, Action::ToggleSearch);
+        type_text(&mut a, "roof");
+        let fx = update(&mut a, Action::Submit);
+        assert!(
+            matches!(&fx[..], [Effect::Search { query, k: 7 }] if query == "roof kind:pdf"),
+            "{fx:?}"
+        );
+        assert!(a.busy());
+        update(&mut a, Action::Worker(WorkerEvent::Searched(Ok(vec![]))));
+        assert!(!a.busy());
+    }
+
+    #[test]
+    fn nothing_is_asked_without_an_index_or_a_model() {
+        let mut a = app();
+        a.status.as_mut().unwrap().model = None;
+        type_text(&mut a, "q");
+        assert!(update(&mut a, Action::Submit).is_empty());
+        assert!(
+            a.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("docent models import")
+        );
+        a.status.as_mut().unwrap().index = None;
+        assert!(update(&mut a, Action::Submit).is_empty());
+        assert!(
+            a.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("docent index <FOLDER>")
+        );
+        assert_eq!(a.input.text(), "q");
+    }
+
+    #[test]
+    fn export_names_and_the_prompt() {
+        assert_eq!(
+            export_file_name("When is the roof due? (Linden)", "2025-11-22"),
+            "answer-2025-11-22-when-is-the-roof-due-linden.md"
+        );
+        assert_eq!(
+            export_file_name("¿¡!", "2025-11-22"),
+            "answer-2025-11-22.md"
+        );
+        let long = export_file_name(&"abcdefghij ".repeat(10), "d");
+        assert_eq!(long, "answer-d-abcdefghij-abcdefghij-abcdefghij.md");
+        assert_eq!(
+            export_file_name(&"x".repeat(50), "d"),
+            format!("answer-d-{}.md", "x".repeat(40))
+        );
+
+        let mut a = app();
+        update(&mut a, Action::StartExport);
+        assert!(a.overlay.is_none(), "nothing to export yet");
+        ask(&mut a, "When is the roof due?");
+        finish(&mut a, "When is the roof due?", "In 2026 [1].");
+        update(&mut a, Action::StartExport);
+        let Some(Overlay::Export(p)) = &a.overlay else {
+            panic!("{:?}", a.overlay)
+        };
+        assert_eq!(p.input.text(), "answer-2025-11-22-when-is-the-roof-due.md");
+        update(&mut a, Action::ClearInput);
+        type_text(&mut a, "roof");
+        let fx = update(&mut a, Action::Submit);
+        let [Effect::Export { path, markdown }] = &fx[..] else {
+            panic!("{fx:?}")
+        };
+        assert_eq!(path, &PathBuf::from("/home/ada/exports/roof.md"));
+        assert!(
+            markdown.starts_with("# When is the roof due?"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("[^1]: [roof.md, lines 4-6](../../../d/roof.md#L4-L6)"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn sources_preview_and_open() {
+        let mut a = app();
+        ask(&mut a, "q");
+        finish(&mut a, "q", "In 2026 [1].");
+        let v = a.sources();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].support, Some(0.9));
+        assert_eq!(
+            &v[0].text[v[0].highlights[0].clone()],
+            "The roof is due in 2026."
+        );
+
+        update(&mut a, Action::Focus(Pane::Sources));
+        update(&mut a, Action::Submit);
+        assert_eq!(a.preview, Some(0));
+        assert_eq!(a.focus, Pane::Preview);
+        let fx = update(&mut a, Action::OpenExternal);
+        let [Effect::Open(cmd)] = &fx[..] else {
+            panic!("{fx:?}")
+        };
+        assert_eq!(cmd.program, "vim");
+        assert_eq!(cmd.args, ["+4", "/d/roof.md"]);
+        assert!(a.busy(), "no second command while one is open");
+        update(
+            &mut a,
+            Action::Worker(WorkerEvent::Opened(Ok(PathBuf::from("/d/roof.md")))),
+        );
+        assert!(!a.busy());
+        assert_eq!(a.notice.as_ref().unwrap().text, "opened /d/roof.md");
+    }
+
+    #[test]
+    fn status_is_refreshed_when_idle_only() {
+        let mut a = app();
+        let t0 = a.now;
+        assert!(update(&mut a, Action::Tick(t0 + 1)).is_empty());
+        let fx = update(&mut a, Action::Tick(t0 + STATUS_EVERY_S));
+        assert!(matches!(&fx[..], [Effect::RefreshStatus]));
+        // Not again until it has come back.
+        assert!(update(&mut a, Action::Tick(t0 + 3 * STATUS_EVERY_S)).is_empty());
+        update(&mut a, Action::Worker(WorkerEvent::Status(ready())));
+        ask(&mut a, "q");
+        assert!(update(&mut a, Action::Tick(t0 + 9 * STATUS_EVERY_S)).is_empty());
+    }
+
+    #[test]
+    fn term_ranges_match_word_starts() {
+        let text = "Roofing: the roofs, a proof. AI aim";
+        let r = term_ranges(text, &["roof".into(), "ai".into()]);
+        let words: Vec<&str> = r.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(words, ["Roofing", "roofs", "AI"]);
+    }
+}

@@ -177,7 +177,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, theme: &Theme) {
                 frame,
                 theme,
                 area,
-                " Export ",
+                "Export",
                 lines,
                 &[("file", &p.input)],
                 0,
@@ -215,19 +215,20 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// The status bar. When it does not fit, the help hint goes first, then the word "updated",
+/// then the time of the last update.
 fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
-    let sep = || Span::styled(" │ ", theme.status);
-    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut parts: Vec<(String, Style)> = Vec::new();
+    let mut update: Option<String> = None;
     match &app.status {
-        None => spans.push(Span::styled(" connecting to docent…", theme.status)),
+        None => parts.push(("connecting to docent…".into(), theme.status)),
         Some(s) => {
-            spans.push(if s.daemon_connected {
-                Span::styled(" ● daemon", theme.status.patch(theme.ok))
+            parts.push(if s.daemon_connected {
+                ("● daemon".into(), theme.status.patch(theme.ok))
             } else {
-                Span::styled(" ○ no daemon", theme.status)
+                ("○ no daemon".into(), theme.status)
             });
-            spans.push(sep());
-            spans.push(Span::styled(
+            parts.push((
                 match &s.index {
                     Some(i) => format!(
                         "{} docs · {} chunks",
@@ -238,33 +239,59 @@ fn status_line(app: &App, theme: &Theme, width: u16) -> Line<'static> {
                 },
                 theme.status,
             ));
-            spans.push(sep());
-            spans.push(Span::styled(format!("queue {}", s.queue), theme.status));
-            spans.push(sep());
-            spans.push(Span::styled(
+            parts.push((format!("queue {}", s.queue), theme.status));
+            parts.push((
                 match &s.model {
                     Some(m) => format!("{} · {}", clean_line(&m.name), clean_line(&m.device)),
                     None => "no model".into(),
                 },
                 theme.status,
             ));
-            if let Some(u) = &s.last_update {
-                spans.push(sep());
-                spans.push(Span::styled(
-                    format!("updated {}", clean_line(u)),
-                    theme.status,
-                ));
-            }
+            update = s.last_update.as_deref().map(clean_line);
         }
     }
     let right = match app.mode {
-        Mode::Ask => " ? help ",
-        Mode::Search => " SEARCH · ? help ",
+        Mode::Ask => "? help ",
+        Mode::Search => "SEARCH · ? help ",
     };
-    let used: usize = spans.iter().map(|s| s.content.width()).sum();
-    let pad = usize::from(width).saturating_sub(used + right.width());
-    spans.push(Span::styled(" ".repeat(pad), theme.status));
-    spans.push(Span::styled(right, theme.status));
+    let width = usize::from(width);
+    let candidates = [
+        (update.as_ref().map(|u| format!("updated {u}")), true),
+        (update.as_ref().map(|u| format!("updated {u}")), false),
+        (update.clone(), false),
+        (None, false),
+    ];
+    let mut chosen = None;
+    for (upd, with_right) in candidates {
+        let mut texts: Vec<(String, Style)> = parts.clone();
+        if let Some(u) = upd {
+            texts.push((u, theme.status));
+        }
+        // A leading space, ` │ ` between parts, and at least 3 spaces before the hint.
+        let used: usize = texts.iter().map(|(t, _)| t.width() + 3).sum::<usize>() + 1;
+        let right_w = if with_right { right.width() } else { 0 };
+        chosen = Some((texts, with_right, used + right_w));
+        if used + right_w <= width {
+            break;
+        }
+    }
+    let Some((texts, with_right, used)) = chosen else {
+        return Line::default();
+    };
+    let mut spans: Vec<Span<'static>> = vec![Span::styled(" ", theme.status)];
+    for (k, (t, st)) in texts.into_iter().enumerate() {
+        if k > 0 {
+            spans.push(Span::styled(" │ ", theme.status));
+        }
+        spans.push(Span::styled(t, st));
+    }
+    spans.push(Span::styled(
+        " ".repeat(width.saturating_sub(used) + 3),
+        theme.status,
+    ));
+    if with_right {
+        spans.push(Span::styled(right, theme.status));
+    }
     Line::from(spans)
 }
 
@@ -717,9 +744,6 @@ fn draw_sources(frame: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
                 Span::styled(location(v), name_style),
             ]);
             let mut facts: Vec<String> = Vec::new();
-            if let Some(e) = email_line(v) {
-                facts.push(e);
-            }
             match (v.n, v.score) {
                 (Some(_), Some(s)) => facts.push(format!("sim {s:.2}")),
                 (None, Some(s)) => facts.push(format!("score {s:.3}")),
@@ -730,8 +754,17 @@ fn draw_sources(frame: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
                 (Some(_), None) => facts.push("not cited".into()),
                 _ => {}
             }
-            let second = Line::styled(format!("    {}", facts.join(" · ")), theme.dim);
-            ListItem::new(vec![first, second])
+            let mut lines = vec![first];
+            if !facts.is_empty() {
+                lines.push(Line::styled(
+                    format!("    {}", facts.join(" · ")),
+                    theme.dim,
+                ));
+            }
+            if let Some(e) = email_line(v) {
+                lines.push(Line::styled(format!("    {e}"), theme.dim));
+            }
+            ListItem::new(lines)
         })
         .collect();
     let focused = app.focus == Pane::Sources && app.overlay.is_none();
@@ -915,7 +948,7 @@ fn draw_help(frame: &mut Frame<'_>, theme: &Theme, area: Rect) {
             continue;
         }
         lines.push(Line::from(vec![
-            Span::styled(format!(" {keys:<15}"), theme.command),
+            Span::styled(format!(" {keys:<17}"), theme.command),
             Span::raw(what.to_string()),
         ]));
     }
@@ -996,7 +1029,7 @@ fn draw_filters(frame: &mut Frame<'_>, theme: &Theme, area: Rect, form: &FilterF
         frame,
         theme,
         area,
-        " Filters ",
+        "Filters",
         text,
         &fields,
         form.focus,
@@ -1012,7 +1045,12 @@ fn draw_conversations(
     area: Rect,
     list: &ConversationList,
 ) {
-    let r = popup(area, 76, area.height.saturating_sub(4).max(8));
+    let rows = list.items.as_ref().map_or(1, Vec::len) + list.problems.len();
+    let r = popup(
+        area,
+        76,
+        (rows as u16 + 2).clamp(6, area.height.saturating_sub(4).max(6)),
+    );
     let block = window(theme, "Conversations").title_bottom(Line::styled(
         " Enter opens · d deletes · Esc closes ",
         theme.dim,
