@@ -135,6 +135,9 @@ pub fn run(backend: Box<dyn Backend>, options: TuiOptions) -> Result<()> {
         if !session.drain(&mut term) {
             return Ok(());
         }
+        if session.take_redraw() {
+            term.terminal.clear()?;
+        }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             if !session.dispatch(Action::Tick(clock::now()), &mut term) {

@@ -53,6 +53,10 @@ pub struct Session {
     events: Receiver<Action>,
     queue: VecDeque<Action>,
     conversations_dir: PathBuf,
+    /// Set when the screen may hold text drawn outside the interface (a panic message).
+    redraw: bool,
+    /// The worker's thread has ended.
+    gone: bool,
 }
 
 /// Writes `markdown` to a new file at `path`; an existing file is never overwritten.
@@ -90,6 +94,8 @@ impl Session {
             events: rx,
             queue: VecDeque::new(),
             conversations_dir,
+            redraw: false,
+            gone: false,
         })
     }
 
@@ -111,6 +117,12 @@ impl Session {
             Some(a) => self.dispatch(a, screen),
             None => !self.app.quit,
         }
+    }
+
+    /// True once after the backend's thread ended: the terminal should be cleared and drawn
+    /// anew, since the panic message may have been printed over the interface.
+    pub fn take_redraw(&mut self) -> bool {
+        std::mem::take(&mut self.redraw)
     }
 
     /// Applies every report the worker has sent so far, without waiting.
@@ -147,6 +159,10 @@ impl Session {
 
     /// The worker's thread has ended (a backend panicked): whatever it was doing fails.
     fn worker_gone(&mut self) {
+        if std::mem::replace(&mut self.gone, true) {
+            return;
+        }
+        self.redraw = true;
         if self.app.active_turn().is_some() {
             self.dispatch(
                 Action::Worker(WorkerEvent::Ask(AskEvent::Failed(GONE.into()))),

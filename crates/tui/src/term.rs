@@ -2,7 +2,8 @@
 //! it back to how it was, whether the interface returns, fails or panics.
 
 use std::io::{self, Stdout, Write};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
+use std::thread::ThreadId;
 
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -39,14 +40,22 @@ pub fn restore() {
     let _ = out.flush();
 }
 
+/// The thread that draws the interface; only its panics end the interface.
+static UI_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
+
 /// Installs (once per process) a panic hook that restores the terminal before the panic
-/// message is printed, so that the message is readable and the shell usable.
+/// message is printed, so that the message is readable and the shell usable. A panic on
+/// another thread (the backend's worker) does not end the interface: the worker reports it as
+/// a failure and the screen is redrawn.
 pub fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore();
+            let ui = UI_THREAD.lock().map(|t| *t).unwrap_or(None);
+            if ui.is_none_or(|id| id == std::thread::current().id()) {
+                restore();
+            }
             previous(info);
         }));
     });
@@ -75,6 +84,9 @@ impl TerminalGuard {
     /// Takes over the terminal. On failure, whatever was changed is put back.
     pub fn new() -> io::Result<Self> {
         install_panic_hook();
+        if let Ok(mut t) = UI_THREAD.lock() {
+            *t = Some(std::thread::current().id());
+        }
         if let Err(e) = enter() {
             restore();
             return Err(e);

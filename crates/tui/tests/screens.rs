@@ -766,3 +766,60 @@ fn a_terminal_too_small_says_so() {
     h.resize(80, 24);
     assert!(h.screen().contains("Ask about your documents."));
 }
+
+struct Panicking;
+
+impl Backend for Panicking {
+    fn ask(&mut self, _: AskRequest, _: Arc<AtomicBool>, _: &mut dyn FnMut(AskEvent)) {
+        panic!("a bug in the backend");
+    }
+    fn search(&mut self, _: &str, _: usize) -> Result<Vec<SearchHit>, BackendError> {
+        Ok(vec![])
+    }
+    fn status(&mut self) -> Status {
+        ready()
+    }
+    fn open(&mut self, _: &OpenCommand) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// A panic in the backend fails the question at hand; the interface carries on.
+#[test]
+fn a_backend_panic_fails_the_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AppConfig {
+        export_dir: export_dir(),
+        open: OpenEnv::from_env(),
+        search_k: 5,
+    };
+    let mut s = Session::new(Box::new(Panicking), config, dir.path().to_path_buf(), NOW).unwrap();
+    assert!(s.wait_worker(&mut NoScreen));
+    for c in "q".chars() {
+        s.handle_event(
+            &Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+            &mut NoScreen,
+        );
+    }
+    s.handle_event(
+        &Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        &mut NoScreen,
+    );
+    assert!(!s.wait_worker(&mut NoScreen));
+    let t = &s.app.conversation.turns[0];
+    assert_eq!(t.state, TurnState::Failed);
+    assert!(t.error.as_deref().unwrap().contains("backend stopped"));
+    assert!(s.take_redraw());
+    assert!(!s.take_redraw());
+    // Later questions fail at once instead of waiting for ever.
+    s.handle_event(
+        &Event::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE)),
+        &mut NoScreen,
+    );
+    s.handle_event(
+        &Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        &mut NoScreen,
+    );
+    assert_eq!(s.app.conversation.turns[1].state, TurnState::Failed);
+    assert!(!s.app.busy());
+}
