@@ -136,7 +136,7 @@ pub fn run(backend: Box<dyn Backend>, options: TuiOptions) -> Result<()> {
             return Ok(());
         }
         if session.take_redraw() {
-            term.terminal.clear()?;
+            term.repaint()?;
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();

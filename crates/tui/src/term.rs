@@ -12,8 +12,8 @@ use ratatui::crossterm::event::{
     KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
-    supports_keyboard_enhancement,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
+    enable_raw_mode, supports_keyboard_enhancement,
 };
 use ratatui::crossterm::{cursor, execute};
 
@@ -116,8 +116,20 @@ impl TerminalGuard {
         if !self.active {
             enter()?;
             self.active = true;
-            self.terminal.clear()?;
+            self.repaint()?;
         }
+        Ok(())
+    }
+
+    /// Clears the screen and makes the next draw paint every cell, for when something else
+    /// wrote on it (an editor, a panic message from another thread). Unlike
+    /// [`Terminal::clear`] it asks the terminal nothing, so it cannot wait on a reply.
+    pub fn repaint(&mut self) -> io::Result<()> {
+        execute!(io::stdout(), Clear(ClearType::All))?;
+        // The screen is blank now; drawing a blank frame makes the terminal's idea of the screen
+        // blank too, so the next frame is drawn in full.
+        self.terminal
+            .draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()))?;
         Ok(())
     }
 }
