@@ -1459,6 +1459,35 @@ mod tests {
     }
 
     #[test]
+    fn scrolling_the_answer_stops_following_its_end() {
+        let mut a = app();
+        a.size = (80, 24);
+        ask(&mut a, "q");
+        finish(&mut a, "q", &"The roof is due [1]. ".repeat(80));
+        let max = crate::ui::answer_max_scroll(&a);
+        assert!(max > 20, "{max}");
+        assert!(a.follow);
+        update(&mut a, Action::Focus(Pane::Answer));
+        update(&mut a, Action::Up);
+        assert!(!a.follow);
+        assert_eq!(a.answer_scroll, max - 1);
+        update(&mut a, Action::Jump(false));
+        assert_eq!(a.answer_scroll, 0);
+        update(&mut a, Action::Page(1));
+        let page = crate::ui::pane_height(&a, Pane::Answer) - 1;
+        assert_eq!(a.answer_scroll, page);
+        update(
+            &mut a,
+            Action::Scroll {
+                pane: None,
+                delta: 10_000,
+            },
+        );
+        assert!(a.follow);
+        assert_eq!(a.answer_scroll, max);
+    }
+
+    #[test]
     fn term_ranges_match_word_starts() {
         let text = "Roofing: the roofs, a proof. AI aim";
         let r = term_ranges(text, &["roof".into(), "ai".into()]);
