@@ -29,3 +29,6 @@ echo "== docent inspect fixtures/notes/site-meeting-2024-11-05.md"
 echo
 echo "== docent files --status indexed"
 "$docent" files --status indexed
+echo
+echo "== next: ask questions in the terminal interface (after: bash scripts/fetch-models.sh --only llm)"
+echo "   DOCENT_HOME=$DOCENT_HOME $docent"

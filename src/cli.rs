@@ -56,6 +56,13 @@ pub enum Command {
     /// the index is relevant enough, it says so instead of answering.
     Ask(AskArgs),
 
+    /// The terminal interface: ask, read answers with their sources, search, export
+    ///
+    /// Also what `docent` with no arguments opens on a terminal. Keys: F1 or `?` for help, Tab
+    /// between panes, Enter to ask, `/` to search, `e` to export the answer as Markdown, `o` to
+    /// open a source, `q` to quit.
+    Tui(TuiArgs),
+
     /// Keep folders indexed: watch them and apply every change, in the foreground
     ///
     /// Walks the folders once (catching what changed since the last run), then indexes files
@@ -228,6 +235,22 @@ pub struct AskArgs {
     /// Continue the previous conversation: a follow-up question that may refer to it
     #[arg(short = 'c', long = "continue")]
     pub continue_conversation: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct TuiArgs {
+    /// Passages to retrieve per question [default: from config, ask.k]
+    #[arg(short, long, value_name = "N")]
+    pub k: Option<usize>,
+
+    /// The language model: a name in the models directory or a path to a .gguf file
+    /// [default: from config, llm.model]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Where exported answers are written [default: the current folder]
+    #[arg(long, value_name = "DIR")]
+    pub export_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod settings;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -30,10 +31,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        Cli::command().print_help()?;
-        return Ok(ExitCode::SUCCESS);
+    let command = match cli.command {
+        Some(c) => c,
+        // On a terminal, `docent` alone opens the interface; elsewhere it prints the help.
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            Command::Tui(cli::TuiArgs::default())
+        }
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     if let Command::PdfWorker = command {
         return Ok(ExitCode::from(docent_parse::pdf::worker_main() as u8));
@@ -47,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Index(args) => rt.block_on(commands::index::run(&ctx, &cli.global, &args)),
         Command::Search(args) => rt.block_on(commands::search::run(&ctx, &args)),
         Command::Ask(args) => rt.block_on(commands::ask::run(&ctx, &cli.global, &args)),
+        Command::Tui(args) => commands::tui::run(&ctx, rt.handle(), &args),
         Command::Watch(args) => rt.block_on(commands::daemon::watch(&ctx, &args)),
         Command::Daemon(cmd) => commands::daemon::run(&ctx, &cli.global, &cmd),
         Command::Folders(cmd) => rt.block_on(commands::folders::run(&ctx, &cmd)),

@@ -12,6 +12,7 @@ pub mod models;
 pub mod reindex;
 pub mod search;
 pub mod status;
+pub mod tui;
 
 /// A path shown relative to the current directory when it lies below it.
 pub fn display_path(p: &str) -> String {

@@ -6,6 +6,7 @@ mod index;
 mod inspect;
 mod models;
 mod search;
+mod tui;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

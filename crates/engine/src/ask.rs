@@ -187,6 +187,11 @@ impl Asker {
         }
     }
 
+    /// The searcher questions are answered from (for a plain search in the same session).
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
+    }
+
     pub fn options(&self) -> &AskOptions {
         &self.options
     }
