@@ -20,14 +20,7 @@ const CONVERSATION_FILE: &str = "conversation.json";
 const CONVERSATION_TURNS: usize = 12;
 
 pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::Result<ExitCode> {
-    let mut ctx = ctx.clone();
-    if let Some(m) = &args.model {
-        if ctx.settings.llm.backend == "remote" {
-            ctx.settings.llm.remote_model = m.clone();
-        } else {
-            ctx.settings.llm.model = m.clone();
-        }
-    }
+    let ctx = with_model(ctx, args.model.as_deref());
     let question = args.question.join(" ");
     let conversation_path = ctx.paths.data_dir.join(CONVERSATION_FILE);
     let history = if args.continue_conversation {
@@ -140,6 +133,20 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::
         eprintln!("warning: could not keep the conversation for --continue: {e:#}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ctx` with the language model named on the command line (`--model`), for whichever backend
+/// `[llm]` uses.
+pub fn with_model(ctx: &Context, model: Option<&str>) -> Context {
+    let mut ctx = ctx.clone();
+    if let Some(m) = model {
+        if ctx.settings.llm.backend == "remote" {
+            ctx.settings.llm.remote_model = m.to_string();
+        } else {
+            ctx.settings.llm.model = m.to_string();
+        }
+    }
+    ctx
 }
 
 /// The language model that answers, as `[llm]` describes it: a GGUF file run in-process, or an

@@ -4,12 +4,26 @@ use std::process::ExitCode;
 
 use docent_core::date::iso_utc;
 use docent_daemon::Folders;
+use docent_daemon::control::LiveState;
 use docent_engine::{Context, QUARANTINE_REASON};
-use docent_store::{FileStatus, Manifest};
+use docent_store::{FileRecord, FileStatus, Manifest};
 use serde_json::json;
 
 use super::display_path;
 use crate::cli::StatusArgs;
+
+/// Files indexed, chunks stored, and when the index last changed (Unix seconds), from the
+/// manifest's records and, when it runs, the daemon's state.
+pub fn totals(records: &[FileRecord], live: Option<&LiveState>) -> (usize, u64, Option<i64>) {
+    let indexed = records
+        .iter()
+        .filter(|r| r.status == FileStatus::Indexed)
+        .count();
+    let chunks = records.iter().map(|r| u64::from(r.chunks)).sum();
+    let last_indexed = records.iter().map(|r| r.indexed_at).max();
+    let last_update = live.and_then(|s| s.last_update).max(last_indexed);
+    (indexed, chunks, last_update)
+}
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let live = super::daemon::live(ctx);
@@ -17,11 +31,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         Some(m) => m.all()?,
         None => Vec::new(),
     };
-    let indexed = records
-        .iter()
-        .filter(|r| r.status == FileStatus::Indexed)
-        .count();
-    let chunks: u64 = records.iter().map(|r| u64::from(r.chunks)).sum();
+    let (indexed, chunks, last_update) = totals(&records, live.as_ref());
     let mut errors = Vec::new();
     let mut quarantined = Vec::new();
     for r in records.iter().filter(|r| r.status == FileStatus::Failed) {
@@ -33,12 +43,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             errors.push(entry);
         }
     }
-    let last_indexed = records.iter().map(|r| r.indexed_at).max();
-    let last_update = live
-        .as_ref()
-        .and_then(|s| s.last_update)
-        .max(last_indexed)
-        .map(iso_utc);
+    let last_update = last_update.map(iso_utc);
     let folders: Vec<String> = match &live {
         Some(s) => s.folders.iter().map(|f| f.path.clone()).collect(),
         None => Folders::load(&ctx.paths.data_dir)?

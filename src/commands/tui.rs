@@ -14,7 +14,7 @@ use docent_core::SeamError;
 use docent_core::date::iso_utc;
 use docent_engine::{AskOptions, Asker, Context, SearchRequest, Searcher};
 use docent_retrieve::Mode;
-use docent_store::{FileStatus, Manifest};
+use docent_store::Manifest;
 use docent_tui::{
     AskEvent, AskRequest, Backend, BackendError, IndexStats, ModelInfo, OpenCommand, SearchHit,
     Status, TuiOptions,
@@ -27,14 +27,7 @@ use crate::cli::TuiArgs;
 const PDF_VIEWERS: &[&str] = &["zathura", "sioyek", "evince", "okular", "qpdfview", "mupdf"];
 
 pub fn run(ctx: &Context, rt: &Handle, args: &TuiArgs) -> anyhow::Result<ExitCode> {
-    let mut ctx = ctx.clone();
-    if let Some(m) = &args.model {
-        if ctx.settings.llm.backend == "remote" {
-            ctx.settings.llm.remote_model = m.clone();
-        } else {
-            ctx.settings.llm.model = m.clone();
-        }
-    }
+    let mut ctx = super::ask::with_model(ctx, args.model.as_deref());
     let cwd = std::env::current_dir().context("no current directory")?;
     let export_dir = match &args.export_dir {
         Some(d) => std::fs::canonicalize(d).with_context(|| {
@@ -206,21 +199,13 @@ impl Backend for EngineBackend {
             .ok()
             .flatten()
             .and_then(|m| m.all().ok());
-        let index = records.as_ref().map(|rs| IndexStats {
-            documents: rs
-                .iter()
-                .filter(|r| r.status == FileStatus::Indexed)
-                .count() as u64,
-            chunks: rs.iter().map(|r| u64::from(r.chunks)).sum(),
+        let (documents, chunks, last_update) =
+            super::status::totals(records.as_deref().unwrap_or_default(), live.as_ref());
+        let index = records.is_some().then_some(IndexStats {
+            documents: documents as u64,
+            chunks,
         });
-        let last_indexed = records
-            .as_ref()
-            .and_then(|rs| rs.iter().map(|r| r.indexed_at).max());
-        let last_update = live
-            .as_ref()
-            .and_then(|s| s.last_update)
-            .max(last_indexed)
-            .map(|t| short_time(&iso_utc(t)));
+        let last_update = last_update.map(|t| short_time(&iso_utc(t)));
         Status {
             daemon_connected: live.is_some(),
             index,

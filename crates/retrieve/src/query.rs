@@ -222,7 +222,7 @@ fn apply_filter(q: &mut ParsedQuery, name: Name, value: &str) {
         Name::From => set_once(q, name, collapse(trimmed), |f| &mut f.from),
         Name::Subject => set_once(q, name, collapse(trimmed), |f| &mut f.subject),
         Name::After | Name::Before => {
-            if !is_valid_date(trimmed) {
+            if !docent_core::date::is_calendar_date(trimmed) {
                 q.warnings.push(format!(
                     "ignored `{n}:{}`: a date is written YYYY-MM-DD, e.g. {}",
                     shorten(trimmed),
@@ -270,33 +270,6 @@ fn parse_kind(s: &str) -> Option<DocKind> {
         "email" | "emails" | "mail" => DocKind::Email,
         _ => return None,
     })
-}
-
-/// A real calendar day written `YYYY-MM-DD`.
-fn is_valid_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &b[r];
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(part.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
-    };
-    let (Some(year), Some(month), Some(day)) = (num(0..4), num(5..7), num(8..10)) else {
-        return false;
-    };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
 }
 
 fn collapse(s: &str) -> String {
@@ -396,7 +369,7 @@ mod tests {
     #[test]
     fn dates_are_real_days() {
         for ok in ["2024-02-29", "2000-02-29", "1999-12-31", "2024-01-01"] {
-            assert!(is_valid_date(ok), "{ok}");
+            assert!(docent_core::date::is_calendar_date(ok), "{ok}");
         }
         for bad in [
             "2023-02-29",
@@ -409,7 +382,7 @@ mod tests {
             "2024/01/01",
             "２０２４-01-01",
         ] {
-            assert!(!is_valid_date(bad), "{bad}");
+            assert!(!docent_core::date::is_calendar_date(bad), "{bad}");
         }
     }
 

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use docent_core::DocKind;
+use docent_core::date::is_calendar_date;
 
 use crate::editor::TextInput;
 
@@ -76,30 +77,6 @@ impl Filters {
     }
 }
 
-/// True for a real calendar day written `YYYY-MM-DD`.
-pub fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|p| p.parse::<u32>().ok());
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
-        return false;
-    };
-    if !s[0..4].bytes().all(|c| c.is_ascii_digit()) {
-        return false;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d)
-}
-
 /// The fields of the filter form, in order.
 pub const FIELDS: [(&str, &str); 5] = [
     ("kind", "pdf, note, email (any of them)"),
@@ -161,7 +138,7 @@ impl FilterForm {
         }
         for (i, name) in [(3, "after"), (4, "before")] {
             if let Some(d) = text(i)
-                && !is_date(&d)
+                && !is_calendar_date(&d)
             {
                 return Err(format!("{name}: `{d}` is not a date written YYYY-MM-DD"));
             }
@@ -249,12 +226,12 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert!(is_date("2024-12-31"));
-        assert!(is_date("2000-02-29"));
-        assert!(!is_date("1900-02-29"));
-        assert!(!is_date("2024-13-01"));
-        assert!(!is_date("2024-1-01"));
-        assert!(!is_date("+024-01-01"));
-        assert!(!is_date("2024-04-31"));
+        assert!(is_calendar_date("2024-12-31"));
+        assert!(is_calendar_date("2000-02-29"));
+        assert!(!is_calendar_date("1900-02-29"));
+        assert!(!is_calendar_date("2024-13-01"));
+        assert!(!is_calendar_date("2024-1-01"));
+        assert!(!is_calendar_date("+024-01-01"));
+        assert!(!is_calendar_date("2024-04-31"));
     }
 }

@@ -102,21 +102,9 @@ pub fn key_action(app: &App, k: &KeyEvent) -> Option<Action> {
             KeyCode::Enter if alt || shift => Some(Action::Newline),
             KeyCode::Enter => Some(Action::Submit),
             KeyCode::Char('j' | 'J') if ctrl => Some(Action::Newline),
-            KeyCode::Char('u' | 'U') if ctrl => Some(Action::ClearInput),
-            KeyCode::Char('w' | 'W') if ctrl => Some(Action::DeleteWord),
-            KeyCode::Char('a' | 'A') if ctrl => Some(Action::Home),
-            KeyCode::Char('e' | 'E') if ctrl => Some(Action::End),
-            KeyCode::Backspace if alt || ctrl => Some(Action::DeleteWord),
-            KeyCode::Char(c) if !ctrl => Some(Action::Insert(c)),
-            KeyCode::Backspace => Some(Action::Backspace),
-            KeyCode::Delete => Some(Action::Delete),
-            KeyCode::Left => Some(Action::Left),
-            KeyCode::Right => Some(Action::Right),
-            KeyCode::Home => Some(Action::Home),
-            KeyCode::End => Some(Action::End),
             KeyCode::Up => Some(Action::Up),
             KeyCode::Down => Some(Action::Down),
-            _ => None,
+            _ => edit_key(k, ctrl, alt),
         };
     }
     if ctrl || alt {
@@ -151,6 +139,13 @@ fn field_key(k: &KeyEvent, ctrl: bool, alt: bool) -> Option<Action> {
         KeyCode::BackTab => Some(Action::FocusPrev),
         KeyCode::Up => Some(Action::Up),
         KeyCode::Down => Some(Action::Down),
+        _ => edit_key(k, ctrl, alt),
+    }
+}
+
+/// Editing keys shared by the question box and the windows' text fields.
+fn edit_key(k: &KeyEvent, ctrl: bool, alt: bool) -> Option<Action> {
+    match k.code {
         KeyCode::Char('u' | 'U') if ctrl => Some(Action::ClearInput),
         KeyCode::Char('w' | 'W') if ctrl => Some(Action::DeleteWord),
         KeyCode::Char('a' | 'A') if ctrl => Some(Action::Home),
