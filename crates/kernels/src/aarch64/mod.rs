@@ -1,0 +1,7 @@
+//! aarch64 kernels (NEON + dot product). Compiled only on aarch64 and not run on this project's
+//! x86-64 build machine: the scalar path stays the reference there, and the property tests run
+//! these paths against it on any aarch64 machine that runs `cargo test`.
+
+pub(crate) mod gemm_f32;
+pub(crate) mod int8;
+pub(crate) mod vec;

@@ -1,0 +1,375 @@
+//! f32 matrix product `C = A·Bᵀ`, with a fused epilogue.
+//!
+//! `A` is row-major `[m × k]` (activations), `B` is a weight matrix `[n × k]` in PyTorch's
+//! `Linear` layout, packed once at load into [`PackedF32`]: panels of 16 output columns, each
+//! stored k-major and 64-byte aligned, which is what the micro-kernels stream. The product is
+//! blocked over k (so a panel block stays in L2 while rows of `A` stay in L1) and over panels,
+//! split over a [`Team`] by row blocks (many rows) or by panels (few rows: decode), and each
+//! finished tile goes through the [`Epilogue`] while it is still in cache.
+
+use crate::error::{Result, check_len};
+use crate::isa::Isa;
+use crate::ops;
+use crate::team::{Team, split_range};
+
+/// Output columns per packed panel.
+pub const PANEL: usize = 16;
+/// The largest row tile of any f32 micro-kernel.
+pub(crate) const MR_MAX: usize = 8;
+/// k values per block: a panel block of `KC × 16` floats is 16 KiB.
+const KC: usize = 256;
+/// Panels per L2 block (`NC_PANELS × KC × 64 B` = 512 KiB).
+const NC_PANELS: usize = 32;
+
+/// One k-row of a panel: 16 floats on a cache line.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+pub(crate) struct Row16(pub [f32; PANEL]);
+
+/// A weight matrix `B [n × k]` packed for the f32 micro-kernels. Pack once at load.
+#[derive(Clone)]
+pub struct PackedF32 {
+    n: usize,
+    k: usize,
+    /// Panel `p`, k-row `kk` at `rows[p * k + kk]`; columns past `n` are zero.
+    rows: Vec<Row16>,
+}
+
+impl PackedF32 {
+    /// Packs a row-major `[n × k]` matrix.
+    pub fn pack(b: &[f32], n: usize, k: usize) -> Result<PackedF32> {
+        check_len("PackedF32::pack", "b", b.len(), n * k)?;
+        let panels = n.div_ceil(PANEL);
+        let mut rows = vec![Row16::default(); panels * k];
+        for (j, row) in b.chunks_exact(k.max(1)).enumerate().take(n) {
+            let (p, c) = (j / PANEL, j % PANEL);
+            for (kk, &v) in row.iter().enumerate() {
+                rows[p * k + kk].0[c] = v;
+            }
+        }
+        Ok(PackedF32 { n, k, rows })
+    }
+
+    /// Output columns (rows of `B`).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The inner dimension.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.rows.len() * std::mem::size_of::<Row16>()
+    }
+
+    pub(crate) fn panels(&self) -> usize {
+        self.n.div_ceil(PANEL)
+    }
+
+    /// The packed values: panel `p`, k-row `kk`, column `c` at `(p * k + kk) * 16 + c`.
+    pub(crate) fn as_ptr(&self) -> *const f32 {
+        self.rows.as_ptr().cast()
+    }
+}
+
+impl std::fmt::Debug for PackedF32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedF32")
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .finish()
+    }
+}
+
+/// What happens to each finished output tile, fused into the product. Rows and columns are of
+/// `C [m × n]`.
+#[derive(Clone, Copy, Default)]
+pub enum Epilogue<'a> {
+    /// `C = A·Bᵀ`.
+    #[default]
+    None,
+    /// `C = A·Bᵀ + bias[col]`; `bias` has `n` values.
+    Bias(&'a [f32]),
+    /// `C = gelu(A·Bᵀ + bias[col])` with the erf-based GELU BERT uses.
+    BiasGelu(&'a [f32]),
+    /// `C = A·Bᵀ + bias[col] + residual[row, col]`; `residual` is `[m × n]` row-major.
+    BiasResidual {
+        /// `n` values.
+        bias: &'a [f32],
+        /// `m × n` values.
+        residual: &'a [f32],
+    },
+    /// Anything else: `f(row, first_col, values)` on each finished piece of a row (at most 16
+    /// columns), after the product. Called from worker threads.
+    Custom(&'a (dyn Fn(usize, usize, &mut [f32]) + Sync)),
+}
+
+impl Epilogue<'_> {
+    pub(crate) fn check(&self, kernel: &'static str, m: usize, n: usize) -> Result<()> {
+        match self {
+            Epilogue::None | Epilogue::Custom(_) => Ok(()),
+            Epilogue::Bias(b) | Epilogue::BiasGelu(b) => check_len(kernel, "bias", b.len(), n),
+            Epilogue::BiasResidual { bias, residual } => {
+                check_len(kernel, "bias", bias.len(), n)?;
+                check_len(kernel, "residual", residual.len(), m * n)
+            }
+        }
+    }
+
+    /// Applies the epilogue to `values` = `C[row, col0 .. col0 + values.len()]`.
+    #[inline]
+    pub(crate) fn apply(&self, isa: Isa, n: usize, row: usize, col0: usize, values: &mut [f32]) {
+        let cols = col0..col0 + values.len();
+        match self {
+            Epilogue::None => {}
+            Epilogue::Bias(bias) => add_assign(values, &bias[cols]),
+            Epilogue::BiasGelu(bias) => {
+                add_assign(values, &bias[cols]);
+                ops::gelu(isa, values);
+            }
+            Epilogue::BiasResidual { bias, residual } => {
+                let r = &residual[row * n + col0..row * n + cols.end];
+                for ((v, b), r) in values.iter_mut().zip(&bias[cols]).zip(r) {
+                    *v += b + r;
+                }
+            }
+            Epilogue::Custom(f) => f(row, col0, values),
+        }
+    }
+}
+
+#[inline]
+fn add_assign(values: &mut [f32], add: &[f32]) {
+    for (v, a) in values.iter_mut().zip(add) {
+        *v += a;
+    }
+}
+
+/// A raw output pointer shared by the workers of a region, each writing disjoint tiles.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut<T>(pub *mut T);
+// SAFETY: the drivers hand each worker a disjoint set of output tiles (rows × columns), so no
+// element is written by two threads, and the region ends before the borrow of the output does.
+unsafe impl<T> Send for SharedOut<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SharedOut<T> {}
+
+/// A micro-kernel: computes an `mr × 16` tile (`mr <= MR_MAX` of the kernel) of
+/// `A[kc] · panel[kc]`, storing it to `c` (row stride `ldc`) or adding it to what is there.
+///
+/// # Safety
+/// `a` must be readable for `mr` rows of `kc` values at stride `lda`, `b` for `kc × 16`
+/// 64-byte-aligned values, `c` writable for `mr` rows of 16 values at stride `ldc`, and the CPU
+/// must support the kernel's ISA.
+pub(crate) type F32Kernel = unsafe fn(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    accumulate: bool,
+);
+
+/// The micro-kernel and its row tile for a (supported) ISA.
+fn f32_kernel(isa: Isa) -> (F32Kernel, usize) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => (crate::x86::gemm_f32::kernel_avx2, 6),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => (crate::aarch64::gemm_f32::kernel_neon, 6),
+        _ => (scalar_kernel, 4),
+    }
+}
+
+/// # Safety
+/// As [`F32Kernel`] (any CPU).
+unsafe fn scalar_kernel(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    accumulate: bool,
+) {
+    let mut acc = [[0f32; PANEL]; MR_MAX];
+    for (i, acc_row) in acc.iter_mut().enumerate().take(mr) {
+        // SAFETY: the caller guarantees `mr` rows of `kc` values at stride `lda`, and `kc` rows
+        // of 16 values in the panel.
+        let (arow, panel) = unsafe {
+            (
+                std::slice::from_raw_parts(a.add(i * lda), kc),
+                std::slice::from_raw_parts(b, kc * PANEL),
+            )
+        };
+        for (&av, brow) in arow.iter().zip(panel.chunks_exact(PANEL)) {
+            for (acc, &bv) in acc_row.iter_mut().zip(brow) {
+                *acc += av * bv;
+            }
+        }
+    }
+    for (i, acc_row) in acc.iter().enumerate().take(mr) {
+        // SAFETY: the caller guarantees `mr` rows of 16 writable values at stride `ldc`.
+        let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), PANEL) };
+        for (o, &v) in out.iter_mut().zip(acc_row) {
+            *o = if accumulate { *o + v } else { v };
+        }
+    }
+}
+
+/// Which rows and panels a worker computes: row blocks when there are enough rows for every
+/// worker, else panels.
+pub(crate) fn partition(
+    w: usize,
+    nw: usize,
+    m: usize,
+    mr: usize,
+    panels: usize,
+    step: usize,
+) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let row_tiles = m.div_ceil(mr);
+    let panel_steps = panels.div_ceil(step);
+    if row_tiles >= 4 * nw || panel_steps < nw {
+        let t = split_range(row_tiles, w, nw);
+        ((t.start * mr).min(m)..(t.end * mr).min(m), 0..panels)
+    } else {
+        let s = split_range(panel_steps, w, nw);
+        (
+            0..m,
+            (s.start * step).min(panels)..(s.end * step).min(panels),
+        )
+    }
+}
+
+/// `C [m × n] = epilogue(A [m × k] · Bᵀ)`, on the team. `a` has `m * k` values, `c` `m * n`.
+pub fn gemm_f32(
+    isa: Isa,
+    team: &Team,
+    a: &[f32],
+    m: usize,
+    b: &PackedF32,
+    c: &mut [f32],
+    epilogue: Epilogue<'_>,
+) -> Result<()> {
+    const NAME: &str = "gemm_f32";
+    let (n, k) = (b.n, b.k);
+    check_len(NAME, "a", a.len(), m * k)?;
+    check_len(NAME, "c", c.len(), m * n)?;
+    epilogue.check(NAME, m, n)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let isa = isa.effective();
+    let (kernel, mr) = f32_kernel(isa);
+    let out = SharedOut(c.as_mut_ptr());
+    let panels = b.panels();
+    team.run(|w, nw| {
+        let (rows, pans) = partition(w, nw, m, mr, panels, 1);
+        // SAFETY: `partition` gives each worker disjoint rows or disjoint panels of C, the
+        // lengths were checked above, and `kernel` belongs to a supported ISA.
+        unsafe { f32_block(isa, kernel, mr, a, m, b, out, rows, pans, &epilogue) };
+    });
+    Ok(())
+}
+
+/// # Safety
+/// `out` must point at `m × n` values of which this call alone touches `rows × pans`; `kernel`
+/// must be runnable on this CPU; `a` must hold `m × k` values.
+#[allow(clippy::too_many_arguments)]
+unsafe fn f32_block(
+    isa: Isa,
+    kernel: F32Kernel,
+    mr_max: usize,
+    a: &[f32],
+    m: usize,
+    b: &PackedF32,
+    out: SharedOut<f32>,
+    rows: std::ops::Range<usize>,
+    pans: std::ops::Range<usize>,
+    epilogue: &Epilogue<'_>,
+) {
+    let (n, k) = (b.n, b.k);
+    debug_assert!(rows.end <= m);
+    let k_blocks = k.div_ceil(KC).max(1);
+    let kc_step = k.div_ceil(k_blocks).max(1);
+    let mut tmp = [0f32; MR_MAX * PANEL];
+    let mut jc = pans.start;
+    while jc < pans.end {
+        let jend = (jc + NC_PANELS).min(pans.end);
+        let mut k0 = 0;
+        loop {
+            let kc = kc_step.min(k - k0);
+            let accumulate = k0 > 0;
+            let last = k0 + kc >= k;
+            let mut i = rows.start;
+            while i < rows.end {
+                let mr = mr_max.min(rows.end - i);
+                for p in jc..jend {
+                    let j0 = p * PANEL;
+                    let nv = PANEL.min(n - j0);
+                    // SAFETY: rows i..i+mr and k0..k0+kc lie inside A; panel p's k-rows
+                    // k0..k0+kc lie inside B's packing; the tile lies inside C (or tmp).
+                    unsafe {
+                        let ap = a.as_ptr().add(i * k + k0);
+                        let bp = b.as_ptr().add((p * k + k0) * PANEL);
+                        let cp = out.0.add(i * n + j0);
+                        if nv == PANEL {
+                            kernel(kc, ap, k, bp, cp, n, mr, accumulate);
+                        } else {
+                            if accumulate {
+                                for r in 0..mr {
+                                    std::ptr::copy_nonoverlapping(
+                                        cp.add(r * n),
+                                        tmp.as_mut_ptr().add(r * PANEL),
+                                        nv,
+                                    );
+                                }
+                            }
+                            kernel(kc, ap, k, bp, tmp.as_mut_ptr(), PANEL, mr, accumulate);
+                            for r in 0..mr {
+                                std::ptr::copy_nonoverlapping(
+                                    tmp.as_ptr().add(r * PANEL),
+                                    cp.add(r * n),
+                                    nv,
+                                );
+                            }
+                        }
+                        if last {
+                            for r in 0..mr {
+                                let values = std::slice::from_raw_parts_mut(cp.add(r * n), nv);
+                                epilogue.apply(isa, n, i + r, j0, values);
+                            }
+                        }
+                    }
+                }
+                i += mr;
+            }
+            if last {
+                break;
+            }
+            k0 += kc;
+        }
+        jc = jend;
+    }
+}
+
+/// Reference: `C = A·Bᵀ` with `B` unpacked `[n × k]`, accumulated in f64. For tests.
+pub fn reference_gemm(a: &[f32], m: usize, b: &[f32], n: usize, k: usize) -> Vec<f32> {
+    let mut c = vec![0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0f64;
+            for kk in 0..k {
+                s += f64::from(a[i * k + kk]) * f64::from(b[j * k + kk]);
+            }
+            c[i * n + j] = s as f32;
+        }
+    }
+    c
+}

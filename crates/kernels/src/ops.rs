@@ -1,0 +1,584 @@
+//! Vector kernels around the matrix products: dot products, GELU, softmax, LayerNorm and
+//! RMSNorm (with a fused residual add), online-softmax attention, f16 ↔ f32 conversion.
+//!
+//! Each has a portable body (the scalar path and the reference its tests compare against) and
+//! a SIMD path where it pays: explicit intrinsics for `exp`, GELU, dot products and f16, and for
+//! the norms the same portable body compiled with AVX2 + FMA enabled.
+
+use crate::error::{Result, check_len, shape_error};
+use crate::isa::Isa;
+
+// ---------------------------------------------------------------- dot products, axpy
+
+/// `Σ a[i] · b[i]` over the shorter of the two.
+pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 + FMA are supported (effective); the slices have equal length.
+        Isa::Avx2 | Isa::Avx512 => unsafe { crate::x86::vec::dot_avx2(a, b) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: NEON is supported (effective); the slices have equal length.
+        Isa::Neon => unsafe { crate::aarch64::vec::dot_neon(a, b) },
+        _ => dot_scalar(a, b),
+    }
+}
+
+/// Portable dot product (eight partial sums).
+pub fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `y[i] += alpha · x[i]`.
+pub fn axpy(isa: Isa, alpha: f32, x: &[f32], y: &mut [f32]) {
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 + FMA are supported (effective).
+        Isa::Avx2 | Isa::Avx512 => unsafe { crate::x86::vec::axpy_avx2(alpha, x, y) },
+        _ => axpy_body(alpha, x, y),
+    }
+}
+
+#[inline(always)]
+pub(crate) fn axpy_body(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+// ---------------------------------------------------------------- exp, erf, GELU
+
+/// erf on `[-4, 4]` (clamped outside) as a rational function: Eigen's and XLA's f32
+/// approximation, within a few ulp of erf.
+#[inline(always)]
+pub fn erf_scalar(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = ERF_ALPHA[0];
+    for &c in &ERF_ALPHA[1..] {
+        p = p * x2 + c;
+    }
+    let mut q = ERF_BETA[0];
+    for &c in &ERF_BETA[1..] {
+        q = q * x2 + c;
+    }
+    x * p / q
+}
+
+/// Numerator coefficients (highest power of x² first).
+pub(crate) const ERF_ALPHA: [f32; 7] = [
+    -2.726_142_3e-10,
+    2.770_681_4e-8,
+    -2.101_024e-6,
+    -5.692_506_4e-5,
+    -7.349_906_3e-4,
+    -2.954_600_2e-3,
+    -1.609_603_3e-2,
+];
+/// Denominator coefficients (highest power of x² first).
+pub(crate) const ERF_BETA: [f32; 5] = [
+    -1.456_607_2e-5,
+    -2.133_740_6e-4,
+    -1.682_827e-3,
+    -7.373_329e-3,
+    -1.426_474e-2,
+];
+
+/// GELU as BERT defines it: `x · ½ (1 + erf(x / √2))`.
+#[inline(always)]
+pub fn gelu_scalar(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf_scalar(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// GELU (erf-based) in place.
+pub fn gelu(isa: Isa, x: &mut [f32]) {
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 + FMA are supported (effective).
+        Isa::Avx2 | Isa::Avx512 => unsafe { crate::x86::vec::gelu_avx2(x) },
+        _ => x.iter_mut().for_each(|v| *v = gelu_scalar(*v)),
+    }
+}
+
+/// `exp` in place (SIMD: a degree-6 polynomial, within about 2 ulp; below -87 it returns 0).
+pub fn exp_inplace(isa: Isa, x: &mut [f32]) {
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 + FMA are supported (effective).
+        Isa::Avx2 | Isa::Avx512 => unsafe { crate::x86::vec::exp_avx2(x) },
+        _ => x.iter_mut().for_each(|v| *v = v.exp()),
+    }
+}
+
+// ---------------------------------------------------------------- softmax
+
+/// Softmax of one row in place. An empty row is left alone.
+pub fn softmax(isa: Isa, x: &mut [f32]) {
+    if x.is_empty() {
+        return;
+    }
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for v in x.iter_mut() {
+        *v -= max;
+    }
+    exp_inplace(isa, x);
+    let sum: f32 = x.iter().sum();
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Softmax of each row of `x [rows × n]`.
+pub fn softmax_rows(isa: Isa, x: &mut [f32], n: usize) -> Result<()> {
+    if n == 0 || x.len() % n != 0 {
+        return Err(shape_error(
+            "softmax_rows",
+            format!("{} values are not whole rows of {n}", x.len()),
+        ));
+    }
+    for row in x.chunks_exact_mut(n) {
+        softmax(isa, row);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- norms
+
+fn check_rows(kernel: &'static str, len: usize, n: usize) -> Result<()> {
+    if n == 0 || len % n != 0 {
+        return Err(shape_error(
+            kernel,
+            format!("{len} values are not whole rows of {n}"),
+        ));
+    }
+    Ok(())
+}
+
+/// LayerNorm of each row of `x [rows × n]` in place: `(x - mean) / sqrt(var + eps) · γ + β`.
+pub fn layer_norm(
+    isa: Isa,
+    x: &mut [f32],
+    n: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) -> Result<()> {
+    const NAME: &str = "layer_norm";
+    check_rows(NAME, x.len(), n)?;
+    check_len(NAME, "gamma", gamma.len(), n)?;
+    check_len(NAME, "beta", beta.len(), n)?;
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 + FMA are supported (effective).
+        Isa::Avx2 | Isa::Avx512 => unsafe {
+            crate::x86::vec::layer_norm_avx2(x, n, gamma, beta, eps)
+        },
+        _ => layer_norm_body(x, n, gamma, beta, eps),
+    }
+    Ok(())
+}
+
+/// The residual stream and a norm of it in one pass: `residual += delta`, then
+/// `out = LayerNorm(residual)`. All three are `[rows × n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn add_layer_norm(
+    isa: Isa,
+    residual: &mut [f32],
+    delta: &[f32],
+    n: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    out: &mut [f32],
+) -> Result<()> {
+    const NAME: &str = "add_layer_norm";
+    check_rows(NAME, residual.len(), n)?;
+    check_len(NAME, "delta", delta.len(), residual.len())?;
+    check_len(NAME, "out", out.len(), residual.len())?;
+    for (r, d) in residual.iter_mut().zip(delta) {
+        *r += d;
+    }
+    out.copy_from_slice(residual);
+    layer_norm(isa, out, n, gamma, beta, eps)
+}
+
+#[inline(always)]
+pub(crate) fn layer_norm_body(x: &mut [f32], n: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(n) {
+        let mean = lane_sum(row, |v| v) / n as f32;
+        let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * inv * g + b;
+        }
+    }
+}
+
+/// RMSNorm of each row in place: `x / sqrt(mean(x²) + eps) · w`.
+pub fn rms_norm(isa: Isa, x: &mut [f32], n: usize, weight: &[f32], eps: f32) -> Result<()> {
+    const NAME: &str = "rms_norm";
+    check_rows(NAME, x.len(), n)?;
+    check_len(NAME, "weight", weight.len(), n)?;
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 + FMA are supported (effective).
+        Isa::Avx2 | Isa::Avx512 => unsafe { crate::x86::vec::rms_norm_avx2(x, n, weight, eps) },
+        _ => rms_norm_body(x, n, weight, eps),
+    }
+    Ok(())
+}
+
+/// `residual += delta`, then `out = RMSNorm(residual)`.
+#[allow(clippy::too_many_arguments)]
+pub fn add_rms_norm(
+    isa: Isa,
+    residual: &mut [f32],
+    delta: &[f32],
+    n: usize,
+    weight: &[f32],
+    eps: f32,
+    out: &mut [f32],
+) -> Result<()> {
+    const NAME: &str = "add_rms_norm";
+    check_rows(NAME, residual.len(), n)?;
+    check_len(NAME, "delta", delta.len(), residual.len())?;
+    check_len(NAME, "out", out.len(), residual.len())?;
+    for (r, d) in residual.iter_mut().zip(delta) {
+        *r += d;
+    }
+    out.copy_from_slice(residual);
+    rms_norm(isa, out, n, weight, eps)
+}
+
+#[inline(always)]
+pub(crate) fn rms_norm_body(x: &mut [f32], n: usize, weight: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(n) {
+        let ms = lane_sum(row, |v| v * v) / n as f32;
+        let inv = 1.0 / (ms + eps).sqrt();
+        for (v, w) in row.iter_mut().zip(weight) {
+            *v = *v * inv * w;
+        }
+    }
+}
+
+/// `Σ f(x[i])` with eight partial sums (vectorisable without reassociation).
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for l in 0..8 {
+            lanes[l] += f(c[l]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+// ---------------------------------------------------------------- attention
+
+/// Rows of a matrix inside a larger buffer: row `r` is `data[r * stride .. r * stride + width]`.
+/// For one head of a `[tokens × heads × d]` tensor: `data = &t[h * d..]`, `stride = heads * d`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    /// The buffer, starting at row 0.
+    pub data: &'a [f32],
+    /// Distance between consecutive rows.
+    pub stride: usize,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Row `r`, `width` values.
+    #[inline]
+    fn row(&self, r: usize, width: usize) -> &'a [f32] {
+        &self.data[r * self.stride..r * self.stride + width]
+    }
+
+    fn check(&self, kernel: &'static str, what: &str, width: usize) -> Result<()> {
+        if self.rows > 0
+            && (self.stride < width || (self.rows - 1) * self.stride + width > self.data.len())
+        {
+            return Err(shape_error(
+                kernel,
+                format!(
+                    "{what}: {} rows of {width} at stride {} do not fit in {} values",
+                    self.rows,
+                    self.stride,
+                    self.data.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn range(&self, r: std::ops::Range<usize>) -> Rows<'a> {
+        if r.is_empty() {
+            return Rows {
+                data: &[],
+                stride: self.stride,
+                rows: 0,
+            };
+        }
+        Rows {
+            data: &self.data[r.start * self.stride..],
+            stride: self.stride,
+            rows: r.len(),
+        }
+    }
+}
+
+/// Keys scored per block of the online softmax.
+const ATTEND_BLOCK: usize = 64;
+
+/// Attention of one query over key/value rows with an online softmax:
+/// `out = Σ_j softmax_j(scale · q·k_j) · v_j`, reading the keys in blocks and never holding
+/// more than one block of scores. `q` and `out` have the head dimension `d`; keys and values
+/// have `rows` rows of `d` (a causal or sliding window is a sub-range of rows: see
+/// [`attend_rows`]). With no keys, `out` is zero.
+pub fn attend(
+    isa: Isa,
+    q: &[f32],
+    keys: Rows<'_>,
+    values: Rows<'_>,
+    scale: f32,
+    out: &mut [f32],
+) -> Result<()> {
+    const NAME: &str = "attend";
+    let d = q.len();
+    check_len(NAME, "out", out.len(), d)?;
+    keys.check(NAME, "keys", d)?;
+    values.check(NAME, "values", d)?;
+    if keys.rows != values.rows {
+        return Err(shape_error(
+            NAME,
+            format!("{} keys but {} values", keys.rows, values.rows),
+        ));
+    }
+    attend_unchecked(isa.effective(), q, keys, values, scale, out);
+    Ok(())
+}
+
+fn attend_unchecked(
+    isa: Isa,
+    q: &[f32],
+    keys: Rows<'_>,
+    values: Rows<'_>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let d = q.len();
+    out.fill(0.0);
+    let mut running_max = f32::NEG_INFINITY;
+    let mut denom = 0f32;
+    let mut scores = [0f32; ATTEND_BLOCK];
+    let mut start = 0;
+    while start < keys.rows {
+        let len = ATTEND_BLOCK.min(keys.rows - start);
+        let block = &mut scores[..len];
+        for (j, s) in block.iter_mut().enumerate() {
+            *s = scale * dot(isa, q, keys.row(start + j, d));
+        }
+        let block_max = block.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let new_max = running_max.max(block_max);
+        if new_max > running_max && running_max > f32::NEG_INFINITY {
+            let correction = (running_max - new_max).exp();
+            denom *= correction;
+            for o in out.iter_mut() {
+                *o *= correction;
+            }
+        }
+        running_max = new_max;
+        for s in block.iter_mut() {
+            *s -= new_max;
+        }
+        exp_inplace(isa, block);
+        for (j, &p) in block.iter().enumerate() {
+            denom += p;
+            axpy(isa, p, values.row(start + j, d), out);
+        }
+        start += len;
+    }
+    if denom > 0.0 {
+        let inv = 1.0 / denom;
+        for o in out.iter_mut() {
+            *o *= inv;
+        }
+    }
+}
+
+/// Which keys a query sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mask {
+    /// Every key (an encoder such as BERT).
+    None,
+    /// Keys at positions `0..=p` for the query at position `p`.
+    Causal,
+    /// Keys at positions `p + 1 - w ..= p` (a sliding window of `w`, the query included).
+    Window(usize),
+}
+
+/// Attention for many queries of one head: query `i` (row `i` of `queries`) stands at position
+/// `first_pos + i` among the keys, which are at positions `0..keys.rows`; `out` row `i` (at
+/// `out_stride`) receives its result.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_rows(
+    isa: Isa,
+    queries: Rows<'_>,
+    d: usize,
+    keys: Rows<'_>,
+    values: Rows<'_>,
+    scale: f32,
+    mask: Mask,
+    first_pos: usize,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<()> {
+    const NAME: &str = "attend_rows";
+    queries.check(NAME, "queries", d)?;
+    keys.check(NAME, "keys", d)?;
+    values.check(NAME, "values", d)?;
+    if keys.rows != values.rows {
+        return Err(shape_error(
+            NAME,
+            format!("{} keys but {} values", keys.rows, values.rows),
+        ));
+    }
+    if queries.rows > 0 && (out_stride < d || (queries.rows - 1) * out_stride + d > out.len()) {
+        return Err(shape_error(
+            NAME,
+            format!(
+                "out cannot hold {} rows of {d} at stride {out_stride}",
+                queries.rows
+            ),
+        ));
+    }
+    let isa = isa.effective();
+    for i in 0..queries.rows {
+        let pos = first_pos + i;
+        let visible = match mask {
+            Mask::None => 0..keys.rows,
+            Mask::Causal => 0..(pos + 1).min(keys.rows),
+            Mask::Window(w) => (pos + 1).saturating_sub(w).min(keys.rows)..(pos + 1).min(keys.rows),
+        };
+        let o = &mut out[i * out_stride..i * out_stride + d];
+        attend_unchecked(
+            isa,
+            queries.row(i, d),
+            keys.range(visible.clone()),
+            values.range(visible),
+            scale,
+            o,
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- f16
+
+/// IEEE half (as bits) to f32, exactly.
+pub fn f16_to_f32_scalar(h: u16) -> f32 {
+    let sign = u32::from(h & 0x8000) << 16;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let mant = u32::from(h & 0x3ff);
+    let bits = match (exp, mant) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: normalise.
+            let shift = mant.leading_zeros() - 21; // bring the top set bit to bit 10
+            let mant = (mant << shift) & 0x3ff;
+            let exp = 127 - 15 + 1 - shift;
+            sign | (exp << 23) | (mant << 13)
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, _) => sign | 0x7fc0_0000 | (mant << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (mant << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// f32 to IEEE half (as bits), rounding to nearest even (what F16C's `vcvtps2ph` does);
+/// overflow gives infinity, NaN stays NaN.
+pub fn f32_to_f16_scalar(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let mant = bits & 0x7f_ffff;
+    if exp == 0xff {
+        return if mant == 0 {
+            sign | 0x7c00
+        } else {
+            sign | 0x7e00 | ((mant >> 13) as u16)
+        };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        // Subnormal half (or zero): shift the full significand into place, round to even.
+        if e < -10 {
+            return sign;
+        }
+        let full = mant | 0x80_0000;
+        let shift = (14 - e) as u32;
+        let half = full >> shift;
+        let rem = full & ((1 << shift) - 1);
+        let halfway = 1 << (shift - 1);
+        let round = rem > halfway || (rem == halfway && half & 1 == 1);
+        return sign | (half + u32::from(round)) as u16;
+    }
+    let half = ((e as u32) << 10) | (mant >> 13);
+    let rem = mant & 0x1fff;
+    let round = rem > 0x1000 || (rem == 0x1000 && half & 1 == 1);
+    // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+    sign | (half + u32::from(round)) as u16
+}
+
+/// Converts halves (bits) to f32; `dst.len() == src.len()`.
+pub fn f16_to_f32(isa: Isa, src: &[u16], dst: &mut [f32]) -> Result<()> {
+    check_len("f16_to_f32", "dst", dst.len(), src.len())?;
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: F16C is part of the Avx2 path (effective); lengths are equal.
+        Isa::Avx2 | Isa::Avx512 => unsafe { crate::x86::vec::f16_to_f32_f16c(src, dst) },
+        _ => {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = f16_to_f32_scalar(s);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Converts f32 to halves (bits), rounding to nearest even; `dst.len() == src.len()`.
+pub fn f32_to_f16(isa: Isa, src: &[f32], dst: &mut [u16]) -> Result<()> {
+    check_len("f32_to_f16", "dst", dst.len(), src.len())?;
+    match isa.effective() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: F16C is part of the Avx2 path (effective); lengths are equal.
+        Isa::Avx2 | Isa::Avx512 => unsafe { crate::x86::vec::f32_to_f16_f16c(src, dst) },
+        _ => {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = f32_to_f16_scalar(s);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! AVX2 + FMA (+ F16C) vector kernels.
+
+use std::arch::x86_64::*;
+
+use crate::ops::{ERF_ALPHA, ERF_BETA, gelu_scalar, layer_norm_body, rms_norm_body};
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps::<1>(v);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+    _mm_cvtss_f32(s)
+}
+
+/// # Safety
+/// AVX2 + FMA; `a.len() == b.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load reads i..i+8 (or i+32) < n.
+    unsafe {
+        while i + 32 <= n {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let o = i + 8 * j;
+                *acc =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(o)), _mm256_loadu_ps(pb.add(o)), *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            acc[0] = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i)),
+                _mm256_loadu_ps(pb.add(i)),
+                acc[0],
+            );
+            i += 8;
+        }
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut total = hsum(s);
+    for j in i..n {
+        total += a[j] * b[j];
+    }
+    total
+}
+
+/// # Safety
+/// AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn axpy_avx2(alpha: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let va = _mm256_set1_ps(alpha);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n for both slices.
+        unsafe {
+            let v = _mm256_fmadd_ps(
+                va,
+                _mm256_loadu_ps(x.as_ptr().add(i)),
+                _mm256_loadu_ps(y.as_ptr().add(i)),
+            );
+            _mm256_storeu_ps(y.as_mut_ptr().add(i), v);
+        }
+        i += 8;
+    }
+    for j in i..n {
+        y[j] += alpha * x[j];
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn erf8(x: __m256) -> __m256 {
+    let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-4.0)), _mm256_set1_ps(4.0));
+    let x2 = _mm256_mul_ps(x, x);
+    let mut p = _mm256_set1_ps(ERF_ALPHA[0]);
+    for &c in &ERF_ALPHA[1..] {
+        p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(c));
+    }
+    let mut q = _mm256_set1_ps(ERF_BETA[0]);
+    for &c in &ERF_BETA[1..] {
+        q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(c));
+    }
+    _mm256_div_ps(_mm256_mul_ps(x, p), q)
+}
+
+/// # Safety
+/// AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn gelu_avx2(x: &mut [f32]) {
+    let n = x.len();
+    let half = _mm256_set1_ps(0.5);
+    let one = _mm256_set1_ps(1.0);
+    let rsqrt2 = _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe {
+            let p = x.as_mut_ptr().add(i);
+            let v = _mm256_loadu_ps(p);
+            let e = erf8(_mm256_mul_ps(v, rsqrt2));
+            _mm256_storeu_ps(
+                p,
+                _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, e)),
+            );
+        }
+        i += 8;
+    }
+    for v in &mut x[i..] {
+        *v = gelu_scalar(*v);
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn exp8(x: __m256) -> __m256 {
+    let lo = _mm256_set1_ps(-87.0);
+    let keep = _mm256_cmp_ps::<_CMP_GE_OQ>(x, lo);
+    let x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.0));
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+        x,
+        _mm256_set1_ps(std::f32::consts::LOG2_E),
+    ));
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm256_set1_ps(1.0 / 720.0);
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    }
+    let pow2 = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+        _mm256_cvtps_epi32(n),
+        _mm256_set1_epi32(127),
+    ));
+    _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(pow2)), keep)
+}
+
+/// # Safety
+/// AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn exp_avx2(x: &mut [f32]) {
+    let n = x.len();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe {
+            let p = x.as_mut_ptr().add(i);
+            _mm256_storeu_ps(p, exp8(_mm256_loadu_ps(p)));
+        }
+        i += 8;
+    }
+    if i < n {
+        let mut buf = [0f32; 8];
+        buf[..n - i].copy_from_slice(&x[i..]);
+        // SAFETY: `buf` holds 8 floats.
+        unsafe { _mm256_storeu_ps(buf.as_mut_ptr(), exp8(_mm256_loadu_ps(buf.as_ptr()))) };
+        x[i..].copy_from_slice(&buf[..n - i]);
+    }
+}
+
+/// The portable LayerNorm body compiled for AVX2 + FMA.
+///
+/// # Safety
+/// AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn layer_norm_avx2(
+    x: &mut [f32],
+    n: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) {
+    layer_norm_body(x, n, gamma, beta, eps);
+}
+
+/// The portable RMSNorm body compiled for AVX2 + FMA.
+///
+/// # Safety
+/// AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn rms_norm_avx2(x: &mut [f32], n: usize, weight: &[f32], eps: f32) {
+    rms_norm_body(x, n, weight, eps);
+}
+
+/// # Safety
+/// AVX2 + F16C; `src.len() == dst.len()`.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn f16_to_f32_f16c(src: &[u16], dst: &mut [f32]) {
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n for both slices.
+        unsafe {
+            let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
+            _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+        }
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = crate::ops::f16_to_f32_scalar(src[j]);
+    }
+}
+
+/// # Safety
+/// AVX2 + F16C; `src.len() == dst.len()`.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn f32_to_f16_f16c(src: &[f32], dst: &mut [u16]) {
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n for both slices.
+        unsafe {
+            let v = _mm256_loadu_ps(src.as_ptr().add(i));
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+            _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), h);
+        }
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = crate::ops::f32_to_f16_scalar(src[j]);
+    }
+}
