@@ -151,6 +151,14 @@ fn add_assign(values: &mut [f32], add: &[f32]) {
 /// A raw output pointer shared by the workers of a region, each writing disjoint tiles.
 #[derive(Clone, Copy)]
 pub(crate) struct SharedOut<T>(pub *mut T);
+impl<T> SharedOut<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the field).
+    #[inline]
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 // SAFETY: the drivers hand each worker a disjoint set of output tiles (rows × columns), so no
 // element is written by two threads, and the region ends before the borrow of the output does.
 unsafe impl<T> Send for SharedOut<T> {}
@@ -188,6 +196,7 @@ fn f32_kernel(isa: Isa) -> (F32Kernel, usize) {
 
 /// # Safety
 /// As [`F32Kernel`] (any CPU).
+#[allow(clippy::too_many_arguments)]
 unsafe fn scalar_kernel(
     kc: usize,
     a: *const f32,

@@ -53,6 +53,17 @@ mod x86;
 #[cfg(test)]
 mod tests;
 
+/// How this crate was compiled, for benchmarks to print beside their figures, e.g.
+/// `release, opt-level 3, debug-assertions off`.
+pub fn build_profile() -> String {
+    format!(
+        "{}, opt-level {}, debug-assertions {}",
+        env!("DOCENT_KERNELS_PROFILE"),
+        env!("DOCENT_KERNELS_OPT_LEVEL"),
+        if cfg!(debug_assertions) { "on" } else { "off" }
+    )
+}
+
 pub use error::{Result, ShapeError};
 pub use gemm::{Epilogue, PackedF32, gemm_f32};
 pub use isa::{Features, Isa, cpu_features};

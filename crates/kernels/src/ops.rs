@@ -145,7 +145,7 @@ pub fn softmax(isa: Isa, x: &mut [f32]) {
 
 /// Softmax of each row of `x [rows × n]`.
 pub fn softmax_rows(isa: Isa, x: &mut [f32], n: usize) -> Result<()> {
-    if n == 0 || x.len() % n != 0 {
+    if n == 0 || !x.len().is_multiple_of(n) {
         return Err(shape_error(
             "softmax_rows",
             format!("{} values are not whole rows of {n}", x.len()),
@@ -160,7 +160,7 @@ pub fn softmax_rows(isa: Isa, x: &mut [f32], n: usize) -> Result<()> {
 // ---------------------------------------------------------------- norms
 
 fn check_rows(kernel: &'static str, len: usize, n: usize) -> Result<()> {
-    if n == 0 || len % n != 0 {
+    if n == 0 || !len.is_multiple_of(n) {
         return Err(shape_error(
             kernel,
             format!("{len} values are not whole rows of {n}"),

@@ -199,29 +199,67 @@ impl QuantizedRows {
         QuantizedRows::default()
     }
 
-    /// Quantises `a [m × k]` (row-major) into this buffer.
+    /// Quantises `a [m × k]` (row-major) into this buffer, on the calling thread.
     pub fn quantize(&mut self, isa: Isa, a: &[f32], m: usize, k: usize) -> Result<()> {
+        self.prepare(a, m, k)?;
+        let isa = isa.effective();
+        if self.stride == 0 {
+            self.scales[..m].fill(0.0);
+            return Ok(());
+        }
+        for (i, out) in self.data.chunks_exact_mut(self.stride).take(m).enumerate() {
+            out[k..].fill(0);
+            self.scales[i] = quantize_row(isa, &a[i * k..(i + 1) * k], &mut out[..k]);
+        }
+        Ok(())
+    }
+
+    /// Quantises `a [m × k]` (row-major) into this buffer, rows split over the team.
+    pub fn quantize_on(
+        &mut self,
+        isa: Isa,
+        team: &Team,
+        a: &[f32],
+        m: usize,
+        k: usize,
+    ) -> Result<()> {
+        self.prepare(a, m, k)?;
+        let isa = isa.effective();
+        let stride = self.stride;
+        let data = SharedOut(self.data.as_mut_ptr());
+        let scales = SharedOut(self.scales.as_mut_ptr());
+        team.run(|w, nw| {
+            for i in crate::team::split_range(m, w, nw) {
+                // SAFETY: each worker owns its own rows of `data` (stride bytes each) and their
+                // scales; both buffers hold at least m rows (`prepare`).
+                let (out, scale) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut(data.get().add(i * stride), stride),
+                        &mut *scales.get().add(i),
+                    )
+                };
+                out[k..].fill(0);
+                *scale = quantize_row(isa, &a[i * k..(i + 1) * k], &mut out[..k]);
+            }
+        });
+        Ok(())
+    }
+
+    /// Checks the shape and sizes the buffers (growing only).
+    fn prepare(&mut self, a: &[f32], m: usize, k: usize) -> Result<()> {
         const NAME: &str = "QuantizedRows::quantize";
         check_len(NAME, "a", a.len(), m * k)?;
         if k > MAX_K {
             return Err(shape_error(NAME, format!("k = {k} exceeds {MAX_K}")));
         }
-        let stride = k.div_ceil(4) * 4;
         self.m = m;
         self.k = k;
-        self.stride = stride;
-        if self.data.len() < m * stride {
-            self.data.resize(m * stride, 0);
+        self.stride = k.div_ceil(4) * 4;
+        if self.data.len() < m * self.stride {
+            self.data.resize(m * self.stride, 0);
         }
         if self.scales.len() < m {
             self.scales.resize(m, 0.0);
-        }
-        let isa = isa.effective();
-        for i in 0..m {
-            let row = &a[i * k..(i + 1) * k];
-            let out = &mut self.data[i * stride..(i + 1) * stride];
-            out[k..].fill(0);
-            self.scales[i] = quantize_row(isa, row, &mut out[..k]);
         }
         Ok(())
     }

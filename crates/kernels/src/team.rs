@@ -339,10 +339,11 @@ impl std::fmt::Debug for Team {
 pub fn physical_cores() -> usize {
     let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
     #[cfg(target_os = "linux")]
-    if let Ok(text) = std::fs::read_to_string("/proc/cpuinfo") {
-        if let Some(cores) = physical_cores_in(&text) {
-            return cores.min(logical).max(1);
-        }
+    if let Some(cores) = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| physical_cores_in(&text))
+    {
+        return cores.min(logical).max(1);
     }
     logical
 }
