@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use docent_kernels::ops::{self, AttentionScratch, Mask, Rows};
 use docent_kernels::{
     Epilogue, Isa, PackedF32, PackedI8, QuantizedRows, Team, build_profile, cpu_features, gemm_f32,
     gemm_i8, physical_cores,
@@ -133,10 +134,10 @@ fn main() {
         // The fused epilogue's cost: bias + GELU against bias alone, on the default path.
         let isa = Isa::active();
         let team = Team::new(physical_cores());
-        let (bias_s, _) = median_secs(|| {
+        let (_, bias_s) = median_secs(|| {
             gemm_f32(isa, &team, &a, m, &packed, &mut c, Epilogue::Bias(&bias)).expect("shape")
         });
-        let (gelu_s, _) = median_secs(|| {
+        let (gelu_wall, gelu_s) = median_secs(|| {
             gemm_f32(
                 isa,
                 &team,
@@ -149,12 +150,76 @@ fn main() {
             .expect("shape")
         });
         println!(
-            "{:<15} {:<6} {:>3} | f32 + bias + GELU: {:.1} G/s ({:+.1}% time against bias alone)",
+            "{:<15} {:<6} {:>3} | f32 + bias + GELU: {:.1} G/s, {:.1} per core ({:+.1}% CPU time against bias alone)",
             format!("{m}×{k}×{n}"),
             isa.name(),
             physical_cores(),
+            ops / gelu_wall / 1e9,
             ops / gelu_s / 1e9,
             (gelu_s / bias_s - 1.0) * 100.0
         );
+    }
+    attention();
+}
+
+/// Attention at BERT's shape: 4 texts × 12 heads of 256 tokens, head dimension 64, one thread;
+/// one query at a time against the tiled kernel.
+fn attention() {
+    let (texts, heads, len, d) = (4, 12, 256, 64);
+    let hidden = heads * d;
+    let qkv = fill(texts * len * 3 * hidden, 4);
+    let mut out = vec![0f32; texts * len * hidden];
+    let flops = 4.0 * (texts * heads * len * len * d) as f64;
+    println!();
+    println!(
+        "attention, {texts} texts × {heads} heads × {len} tokens, d = {d}, 1 thread (G/s = 4·L²·d per head)"
+    );
+    for isa in Isa::available() {
+        let mut scratch = AttentionScratch::new();
+        for blocked in [false, true] {
+            let (secs, cpu) = median_secs(|| {
+                for t in 0..texts {
+                    let base = t * len * 3 * hidden;
+                    for h in 0..heads {
+                        let rows = |off: usize| Rows {
+                            data: &qkv[base + off + h * d..],
+                            stride: 3 * hidden,
+                            rows: len,
+                        };
+                        let o = &mut out[t * len * hidden + h * d..];
+                        let (q, k, v) = (rows(0), rows(hidden), rows(2 * hidden));
+                        let scale = 0.125;
+                        if blocked {
+                            ops::attend_blocked(
+                                isa,
+                                &mut scratch,
+                                q,
+                                d,
+                                k,
+                                v,
+                                scale,
+                                Mask::None,
+                                0,
+                                o,
+                                hidden,
+                            )
+                        } else {
+                            ops::attend_rows(isa, q, d, k, v, scale, Mask::None, 0, o, hidden)
+                        }
+                        .expect("shape");
+                    }
+                }
+            });
+            println!(
+                "  {:<7} {:<22} {:>7.1} G/s",
+                isa.name(),
+                if blocked {
+                    "attend_blocked (tiled)"
+                } else {
+                    "attend_rows (per query)"
+                },
+                flops / secs / 1e9
+            );
+        }
     }
 }

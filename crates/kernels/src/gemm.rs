@@ -166,17 +166,19 @@ unsafe impl<T> Send for SharedOut<T> {}
 unsafe impl<T> Sync for SharedOut<T> {}
 
 /// A micro-kernel: computes an `mr × 16` tile (`mr <= MR_MAX` of the kernel) of
-/// `A[kc] · panel[kc]`, storing it to `c` (row stride `ldc`) or adding it to what is there.
+/// `A[mr × kc] · B[kc × 16]`, storing it to `c` (row stride `ldc`) or adding it to what is
+/// there. `B`'s rows are `ldb` apart: 16 for a packed panel, more for a row-major matrix.
 ///
 /// # Safety
-/// `a` must be readable for `mr` rows of `kc` values at stride `lda`, `b` for `kc × 16`
-/// 64-byte-aligned values, `c` writable for `mr` rows of 16 values at stride `ldc`, and the CPU
+/// `a` must be readable for `mr` rows of `kc` values at stride `lda`, `b` for `kc` rows of 16
+/// values at stride `ldb`, `c` writable for `mr` rows of 16 values at stride `ldc`, and the CPU
 /// must support the kernel's ISA.
 pub(crate) type F32Kernel = unsafe fn(
     kc: usize,
     a: *const f32,
     lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     mr: usize,
@@ -184,7 +186,7 @@ pub(crate) type F32Kernel = unsafe fn(
 );
 
 /// The micro-kernel and its row tile for a (supported) ISA.
-fn f32_kernel(isa: Isa) -> (F32Kernel, usize) {
+pub(crate) fn f32_kernel(isa: Isa) -> (F32Kernel, usize) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 | Isa::Avx512 => (crate::x86::gemm_f32::kernel_avx2, 6),
@@ -202,6 +204,7 @@ unsafe fn scalar_kernel(
     a: *const f32,
     lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     mr: usize,
@@ -209,15 +212,11 @@ unsafe fn scalar_kernel(
 ) {
     let mut acc = [[0f32; PANEL]; MR_MAX];
     for (i, acc_row) in acc.iter_mut().enumerate().take(mr) {
-        // SAFETY: the caller guarantees `mr` rows of `kc` values at stride `lda`, and `kc` rows
-        // of 16 values in the panel.
-        let (arow, panel) = unsafe {
-            (
-                std::slice::from_raw_parts(a.add(i * lda), kc),
-                std::slice::from_raw_parts(b, kc * PANEL),
-            )
-        };
-        for (&av, brow) in arow.iter().zip(panel.chunks_exact(PANEL)) {
+        // SAFETY: the caller guarantees `mr` rows of `kc` values at stride `lda`.
+        let arow = unsafe { std::slice::from_raw_parts(a.add(i * lda), kc) };
+        for (kk, &av) in arow.iter().enumerate() {
+            // SAFETY: the caller guarantees `kc` rows of 16 values at stride `ldb`.
+            let brow = unsafe { std::slice::from_raw_parts(b.add(kk * ldb), PANEL) };
             for (acc, &bv) in acc_row.iter_mut().zip(brow) {
                 *acc += av * bv;
             }
@@ -329,7 +328,7 @@ unsafe fn f32_block(
                         let bp = b.as_ptr().add((p * k + k0) * PANEL);
                         let cp = out.0.add(i * n + j0);
                         if nv == PANEL {
-                            kernel(kc, ap, k, bp, cp, n, mr, accumulate);
+                            kernel(kc, ap, k, bp, PANEL, cp, n, mr, accumulate);
                         } else {
                             if accumulate {
                                 for r in 0..mr {
@@ -340,7 +339,17 @@ unsafe fn f32_block(
                                     );
                                 }
                             }
-                            kernel(kc, ap, k, bp, tmp.as_mut_ptr(), PANEL, mr, accumulate);
+                            kernel(
+                                kc,
+                                ap,
+                                k,
+                                bp,
+                                PANEL,
+                                tmp.as_mut_ptr(),
+                                PANEL,
+                                mr,
+                                accumulate,
+                            );
                             for r in 0..mr {
                                 std::ptr::copy_nonoverlapping(
                                     tmp.as_ptr().add(r * PANEL),

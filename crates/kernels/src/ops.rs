@@ -6,6 +6,7 @@
 //! the norms the same portable body compiled with AVX2 + FMA enabled.
 
 use crate::error::{Result, check_len, shape_error};
+use crate::gemm::{MR_MAX, PANEL, Row16};
 use crate::isa::Isa;
 
 // ---------------------------------------------------------------- dot products, axpy
@@ -434,7 +435,18 @@ pub enum Mask {
     Window(usize),
 }
 
-/// Attention for many queries of one head: query `i` (row `i` of `queries`) stands at position
+/// The keys query position `pos` sees among `n_keys`.
+#[inline]
+fn visible(mask: Mask, pos: usize, n_keys: usize) -> std::ops::Range<usize> {
+    match mask {
+        Mask::None => 0..n_keys,
+        Mask::Causal => 0..(pos + 1).min(n_keys),
+        Mask::Window(w) => (pos + 1).saturating_sub(w).min(n_keys)..(pos + 1).min(n_keys),
+    }
+}
+
+/// Attention for many queries of one head, one query at a time (no scratch; for a handful of
+/// queries, as in decoding; many queries go faster through [`attend_blocked`]): query `i` (row `i` of `queries`) stands at position
 /// `first_pos + i` among the keys, which are at positions `0..keys.rows`; `out` row `i` (at
 /// `out_stride`) receives its result.
 #[allow(clippy::too_many_arguments)]
@@ -451,41 +463,236 @@ pub fn attend_rows(
     out_stride: usize,
 ) -> Result<()> {
     const NAME: &str = "attend_rows";
-    queries.check(NAME, "queries", d)?;
-    keys.check(NAME, "keys", d)?;
-    values.check(NAME, "values", d)?;
+    check_attention(NAME, queries, d, keys, values, out, out_stride)?;
+    let isa = isa.effective();
+    for i in 0..queries.rows {
+        let seen = visible(mask, first_pos + i, keys.rows);
+        let o = &mut out[i * out_stride..i * out_stride + d];
+        attend_unchecked(
+            isa,
+            queries.row(i, d),
+            keys.range(seen.clone()),
+            values.range(seen),
+            scale,
+            o,
+        );
+    }
+    Ok(())
+}
+
+fn check_attention(
+    name: &'static str,
+    queries: Rows<'_>,
+    d: usize,
+    keys: Rows<'_>,
+    values: Rows<'_>,
+    out: &[f32],
+    out_stride: usize,
+) -> Result<()> {
+    queries.check(name, "queries", d)?;
+    keys.check(name, "keys", d)?;
+    values.check(name, "values", d)?;
     if keys.rows != values.rows {
         return Err(shape_error(
-            NAME,
+            name,
             format!("{} keys but {} values", keys.rows, values.rows),
         ));
     }
     if queries.rows > 0 && (out_stride < d || (queries.rows - 1) * out_stride + d > out.len()) {
         return Err(shape_error(
-            NAME,
+            name,
             format!(
                 "out cannot hold {} rows of {d} at stride {out_stride}",
                 queries.rows
             ),
         ));
     }
+    Ok(())
+}
+
+/// Keys per block of [`attend_blocked`] (a multiple of the panel width).
+const KEY_BLOCK: usize = 256;
+
+/// Buffers of [`attend_blocked`], reused across calls (one per worker). They grow to the
+/// largest (keys × head dimension) seen and are never shrunk.
+#[derive(Default)]
+pub struct AttentionScratch {
+    keys: Vec<Row16>,
+    values: Vec<f32>,
+    scores: Vec<f32>,
+    acc: Vec<f32>,
+}
+
+impl AttentionScratch {
+    /// Empty; allocates on first use.
+    pub fn new() -> AttentionScratch {
+        AttentionScratch::default()
+    }
+}
+
+impl std::fmt::Debug for AttentionScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttentionScratch")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn grow<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
+    if v.len() < len {
+        v.resize(len, T::default());
+    }
+}
+
+/// Attention for many queries of one head as tiled matrix products (flash-attention style):
+/// the same result as [`attend_rows`], with the keys packed once into panels and the values
+/// copied once, then for each block of query rows the scores against a block of
+/// [`KEY_BLOCK`] keys (the GEMM micro-kernel), an online softmax across key blocks, and the
+/// weighted sum of values (the micro-kernel again). Never holds more scores than one query
+/// block × one key block. Single-threaded: run heads (or texts) on different workers, each
+/// with its own scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_blocked(
+    isa: Isa,
+    scratch: &mut AttentionScratch,
+    queries: Rows<'_>,
+    d: usize,
+    keys: Rows<'_>,
+    values: Rows<'_>,
+    scale: f32,
+    mask: Mask,
+    first_pos: usize,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<()> {
+    check_attention("attend_blocked", queries, d, keys, values, out, out_stride)?;
     let isa = isa.effective();
-    for i in 0..queries.rows {
-        let pos = first_pos + i;
-        let visible = match mask {
-            Mask::None => 0..keys.rows,
-            Mask::Causal => 0..(pos + 1).min(keys.rows),
-            Mask::Window(w) => (pos + 1).saturating_sub(w).min(keys.rows)..(pos + 1).min(keys.rows),
-        };
-        let o = &mut out[i * out_stride..i * out_stride + d];
-        attend_unchecked(
-            isa,
-            queries.row(i, d),
-            keys.range(visible.clone()),
-            values.range(visible),
-            scale,
-            o,
-        );
+    let n_keys = keys.rows;
+    let (kernel, mr_max) = crate::gemm::f32_kernel(isa);
+    let dpad = d.div_ceil(PANEL) * PANEL;
+    let key_panels = n_keys.div_ceil(PANEL);
+    // Keys into panels of 16 (k-major, like packed weights); values into rows of dpad.
+    grow(&mut scratch.keys, key_panels * d);
+    grow(&mut scratch.values, n_keys * dpad);
+    grow(&mut scratch.scores, MR_MAX * KEY_BLOCK);
+    grow(&mut scratch.acc, MR_MAX * dpad);
+    // Key rows are read contiguously (they may be far apart: a head of a fused QKV tensor).
+    for j in 0..n_keys {
+        let (p, c) = (j / PANEL, j % PANEL);
+        for (dd, &v) in keys.row(j, d).iter().enumerate() {
+            scratch.keys[p * d + dd].0[c] = v;
+        }
+    }
+    // Columns of the last panel past the keys (stale from a longer call) must be finite.
+    if n_keys % PANEL != 0 {
+        let p = n_keys / PANEL;
+        for dd in 0..d {
+            scratch.keys[p * d + dd].0[n_keys % PANEL..].fill(0.0);
+        }
+    }
+    for j in 0..n_keys {
+        let dst = &mut scratch.values[j * dpad..(j + 1) * dpad];
+        dst[..d].copy_from_slice(values.row(j, d));
+        dst[d..].fill(0.0);
+    }
+    let keys_ptr: *const f32 = scratch.keys.as_ptr().cast();
+    let mut i0 = 0;
+    while i0 < queries.rows {
+        let mr = mr_max.min(queries.rows - i0);
+        let mut seen: [std::ops::Range<usize>; MR_MAX] = std::array::from_fn(|_| 0..0);
+        for (r, s) in seen.iter_mut().enumerate().take(mr) {
+            *s = visible(mask, first_pos + i0 + r, n_keys);
+        }
+        let lo = seen[..mr].iter().map(|s| s.start).min().unwrap_or(0) / PANEL * PANEL;
+        let hi = seen[..mr].iter().map(|s| s.end).max().unwrap_or(0);
+        let mut row_max = [f32::NEG_INFINITY; MR_MAX];
+        let mut row_sum = [0f32; MR_MAX];
+        scratch.acc[..mr * dpad].fill(0.0);
+        let mut kb0 = lo;
+        while kb0 < hi {
+            let kb1 = (kb0 + KEY_BLOCK).min(hi);
+            // Scores of the block: S[r][j - kb0] = q_r · k_j.
+            for p in kb0 / PANEL..kb1.div_ceil(PANEL) {
+                // SAFETY: query rows i0..i0+mr hold d values at their stride (checked); panel p
+                // holds d rows of 16 (packed above); the scores tile (p*16 - kb0 + 16 <=
+                // KEY_BLOCK, mr <= MR_MAX rows) lies inside `scores`; the kernel's ISA is
+                // supported (effective).
+                unsafe {
+                    kernel(
+                        d,
+                        queries.data.as_ptr().add(i0 * queries.stride),
+                        queries.stride,
+                        keys_ptr.add(p * d * PANEL),
+                        PANEL,
+                        scratch.scores.as_mut_ptr().add(p * PANEL - kb0),
+                        KEY_BLOCK,
+                        mr,
+                        false,
+                    );
+                }
+            }
+            // Online softmax per row over the keys it sees in this block.
+            for r in 0..mr {
+                let row = &mut scratch.scores[r * KEY_BLOCK..r * KEY_BLOCK + (kb1 - kb0)];
+                let vis = seen[r].start.max(kb0)..seen[r].end.min(kb1);
+                if vis.is_empty() {
+                    row.fill(0.0);
+                    continue;
+                }
+                let vis = vis.start - kb0..vis.end - kb0;
+                let block_max = row[vis.clone()]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+                let new_max = row_max[r].max(block_max);
+                if row_max[r] > f32::NEG_INFINITY && new_max > row_max[r] {
+                    let correction = (row_max[r] - new_max).exp();
+                    row_sum[r] *= correction;
+                    for o in &mut scratch.acc[r * dpad..(r + 1) * dpad] {
+                        *o *= correction;
+                    }
+                }
+                row_max[r] = new_max;
+                for v in &mut row[vis.clone()] {
+                    *v = *v * scale - new_max;
+                }
+                exp_inplace(isa, &mut row[vis.clone()]);
+                row_sum[r] += row[vis.clone()].iter().sum::<f32>();
+                row[..vis.start].fill(0.0);
+                row[vis.end..].fill(0.0);
+            }
+            // acc += P · V[kb0..kb1].
+            for q in 0..dpad / PANEL {
+                // SAFETY: P is mr rows of kb1 - kb0 scores at stride KEY_BLOCK; value rows
+                // kb0..kb1 hold dpad values each (copied above) so columns q*16..q*16+16 exist;
+                // acc holds mr rows of dpad.
+                unsafe {
+                    kernel(
+                        kb1 - kb0,
+                        scratch.scores.as_ptr(),
+                        KEY_BLOCK,
+                        scratch.values.as_ptr().add(kb0 * dpad + q * PANEL),
+                        dpad,
+                        scratch.acc.as_mut_ptr().add(q * PANEL),
+                        dpad,
+                        mr,
+                        true,
+                    );
+                }
+            }
+            kb0 = kb1;
+        }
+        for r in 0..mr {
+            let o = &mut out[(i0 + r) * out_stride..(i0 + r) * out_stride + d];
+            let inv = if row_sum[r] > 0.0 {
+                1.0 / row_sum[r]
+            } else {
+                0.0
+            };
+            for (o, &a) in o.iter_mut().zip(&scratch.acc[r * dpad..r * dpad + d]) {
+                *o = a * inv;
+            }
+        }
+        i0 += mr;
     }
     Ok(())
 }

@@ -576,10 +576,16 @@ fn reference_attend(
 #[test]
 fn attention_matches_reference() {
     let mut rng = Rng::new(12);
+    let mut scratch = ops::AttentionScratch::new();
     for isa in isas() {
-        for case in 0..40 {
+        for case in 0..60 {
             let d = [1, 7, 16, 64, 80][rng.below(5)];
-            let n_keys = if case % 10 == 0 { 0 } else { rng.size(200) };
+            // Past one key block (256) now and then.
+            let n_keys = match case % 10 {
+                0 => 0,
+                1 => 250 + rng.below(300),
+                _ => rng.size(200),
+            };
             let stride = d + rng.below(3) * 8;
             let kd = rng.vec(n_keys * stride, 2.0);
             let vd = rng.vec(n_keys * stride, 1.0);
@@ -602,7 +608,7 @@ fn attention_matches_reference() {
                 assert!(close(g, w, 1e-5), "{isa} d={d} keys={n_keys}: {g} vs {w}");
             }
             // Many queries with each mask.
-            let n_q = 1 + rng.below(20);
+            let n_q = 1 + rng.below(30);
             let first_pos = n_keys.saturating_sub(n_q);
             let qd = rng.vec(n_q * d, 2.0);
             let queries = Rows {
@@ -610,12 +616,33 @@ fn attention_matches_reference() {
                 stride: d,
                 rows: n_q,
             };
-            for mask in [Mask::None, Mask::Causal, Mask::Window(1 + rng.below(40))] {
+            let window = Mask::Window(1 + rng.below(40));
+            for (mask, blocked) in [Mask::None, Mask::Causal, window]
+                .into_iter()
+                .flat_map(|m| [(m, false), (m, true)])
+            {
                 let mut out = vec![f32::NAN; n_q * d];
-                ops::attend_rows(
-                    isa, queries, d, keys, values, scale, mask, first_pos, &mut out, d,
-                )
-                .unwrap();
+                if blocked {
+                    ops::attend_blocked(
+                        isa,
+                        &mut scratch,
+                        queries,
+                        d,
+                        keys,
+                        values,
+                        scale,
+                        mask,
+                        first_pos,
+                        &mut out,
+                        d,
+                    )
+                    .unwrap();
+                } else {
+                    ops::attend_rows(
+                        isa, queries, d, keys, values, scale, mask, first_pos, &mut out, d,
+                    )
+                    .unwrap();
+                }
                 for i in 0..n_q {
                     let pos = first_pos + i;
                     let visible = match mask {
@@ -634,7 +661,10 @@ fn attention_matches_reference() {
                         visible,
                     );
                     for (&g, &w) in out[i * d..(i + 1) * d].iter().zip(&want) {
-                        assert!(close(g, w, 1e-5), "{isa} {mask:?} query {i}: {g} vs {w}");
+                        assert!(
+                            close(g, w, 1e-5),
+                            "{isa} {mask:?} blocked {blocked} query {i} of {n_q}, keys {n_keys}, d {d}: {g} vs {w}"
+                        );
                     }
                 }
             }

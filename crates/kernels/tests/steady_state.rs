@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use docent_kernels::ops::{self, Mask, Rows};
+use docent_kernels::ops::{self, AttentionScratch, Mask, Rows};
 use docent_kernels::{
     Epilogue, Isa, PackedF32, PackedI8, QuantizedRows, Scratch, Team, gemm_f32, gemm_i8,
 };
@@ -45,6 +45,7 @@ struct Layer {
     beta: Vec<f32>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn step(
     isa: Isa,
     team: &Team,
@@ -53,6 +54,7 @@ fn step(
     tokens: usize,
     scratch: &mut Scratch,
     qa: &mut QuantizedRows,
+    attention: &mut AttentionScratch,
 ) {
     let (d, heads, hidden) = (8, 4, 32);
     let [qkv, attn, up] = scratch.f32s([tokens * 3 * hidden, tokens * hidden, tokens * 4 * hidden]);
@@ -81,6 +83,22 @@ fn step(
             rows(2 * hidden),
             0.35,
             Mask::None,
+            0,
+            out,
+            hidden,
+        )
+        .unwrap();
+        let out = &mut attn[h * d..];
+        let mask = Mask::Causal;
+        ops::attend_blocked(
+            isa,
+            attention,
+            rows(0),
+            d,
+            rows(hidden),
+            rows(2 * hidden),
+            0.35,
+            mask,
             0,
             out,
             hidden,
@@ -124,11 +142,30 @@ fn a_steady_shape_allocates_nothing() {
     for isa in Isa::available() {
         let mut scratch = Scratch::new();
         let mut qa = QuantizedRows::new();
-        step(isa, &team, &layer, &x, tokens, &mut scratch, &mut qa);
+        let mut attention = AttentionScratch::new();
+        step(
+            isa,
+            &team,
+            &layer,
+            &x,
+            tokens,
+            &mut scratch,
+            &mut qa,
+            &mut attention,
+        );
         let growths = scratch.growths();
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         for _ in 0..5 {
-            step(isa, &team, &layer, &x, tokens, &mut scratch, &mut qa);
+            step(
+                isa,
+                &team,
+                &layer,
+                &x,
+                tokens,
+                &mut scratch,
+                &mut qa,
+                &mut attention,
+            );
             // A smaller batch reuses the same buffers.
             step(
                 isa,
@@ -138,6 +175,7 @@ fn a_steady_shape_allocates_nothing() {
                 20,
                 &mut scratch,
                 &mut qa,
+                &mut attention,
             );
         }
         let after = ALLOCATIONS.load(Ordering::SeqCst);

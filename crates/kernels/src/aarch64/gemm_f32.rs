@@ -2,8 +2,6 @@
 
 use std::arch::aarch64::*;
 
-use crate::gemm::PANEL;
-
 /// # Safety
 /// As [`crate::gemm::F32Kernel`] on a CPU with NEON; `mr <= 6`.
 #[allow(clippy::too_many_arguments)]
@@ -12,6 +10,7 @@ pub(crate) unsafe fn kernel_neon(
     a: *const f32,
     lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     mr: usize,
@@ -20,12 +19,12 @@ pub(crate) unsafe fn kernel_neon(
     // SAFETY: forwarded from the caller; each arm's tile height equals `mr`.
     unsafe {
         match mr {
-            1 => tile::<1>(kc, a, lda, b, c, ldc, accumulate),
-            2 => tile::<2>(kc, a, lda, b, c, ldc, accumulate),
-            3 => tile::<3>(kc, a, lda, b, c, ldc, accumulate),
-            4 => tile::<4>(kc, a, lda, b, c, ldc, accumulate),
-            5 => tile::<5>(kc, a, lda, b, c, ldc, accumulate),
-            _ => tile::<6>(kc, a, lda, b, c, ldc, accumulate),
+            1 => tile::<1>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            2 => tile::<2>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            3 => tile::<3>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            4 => tile::<4>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            5 => tile::<5>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            _ => tile::<6>(kc, a, lda, b, ldb, c, ldc, accumulate),
         }
     }
 }
@@ -36,6 +35,7 @@ unsafe fn tile<const MR: usize>(
     a: *const f32,
     lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -44,7 +44,7 @@ unsafe fn tile<const MR: usize>(
     for p in 0..kc {
         // SAFETY: the caller guarantees kc panel rows of 16 floats and MR rows of A.
         unsafe {
-            let bp = b.add(p * PANEL);
+            let bp = b.add(p * ldb);
             let bv = [
                 vld1q_f32(bp),
                 vld1q_f32(bp.add(4)),

@@ -3,8 +3,6 @@
 
 use std::arch::x86_64::*;
 
-use crate::gemm::PANEL;
-
 /// # Safety
 /// As [`crate::gemm::F32Kernel`], on a CPU with AVX2 and FMA; `mr <= 6`.
 pub(crate) unsafe fn kernel_avx2(
@@ -12,6 +10,7 @@ pub(crate) unsafe fn kernel_avx2(
     a: *const f32,
     lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     mr: usize,
@@ -20,12 +19,12 @@ pub(crate) unsafe fn kernel_avx2(
     // SAFETY: forwarded from the caller; each arm's tile height equals `mr`.
     unsafe {
         match mr {
-            1 => tile::<1>(kc, a, lda, b, c, ldc, accumulate),
-            2 => tile::<2>(kc, a, lda, b, c, ldc, accumulate),
-            3 => tile::<3>(kc, a, lda, b, c, ldc, accumulate),
-            4 => tile::<4>(kc, a, lda, b, c, ldc, accumulate),
-            5 => tile::<5>(kc, a, lda, b, c, ldc, accumulate),
-            _ => tile::<6>(kc, a, lda, b, c, ldc, accumulate),
+            1 => tile::<1>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            2 => tile::<2>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            3 => tile::<3>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            4 => tile::<4>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            5 => tile::<5>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            _ => tile::<6>(kc, a, lda, b, ldb, c, ldc, accumulate),
         }
     }
 }
@@ -36,6 +35,7 @@ unsafe fn tile<const MR: usize>(
     a: *const f32,
     lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
@@ -45,17 +45,17 @@ unsafe fn tile<const MR: usize>(
     let mut ap = a;
     let mut bp = b;
     for _ in 0..kc {
-        // SAFETY: the caller guarantees kc panel rows of 16 aligned floats and MR rows of A.
+        // SAFETY: the caller guarantees kc rows of 16 floats at stride ldb and MR rows of A.
         unsafe {
-            let b0 = _mm256_load_ps(bp);
-            let b1 = _mm256_load_ps(bp.add(8));
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
             for i in 0..MR {
                 let ai = _mm256_broadcast_ss(&*ap.add(i * lda));
                 c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
                 c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
             }
             ap = ap.add(1);
-            bp = bp.add(PANEL);
+            bp = bp.add(ldb);
         }
     }
     for i in 0..MR {
