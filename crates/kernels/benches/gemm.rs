@@ -211,14 +211,15 @@ fn attention() {
                 }
             });
             println!(
-                "  {:<7} {:<22} {:>7.1} G/s",
+                "  {:<7} {:<24} {:>7.1} G/s {:>7.1} per core",
                 isa.name(),
                 if blocked {
                     "attend_blocked (tiled)"
                 } else {
                     "attend_rows (per query)"
                 },
-                flops / secs / 1e9
+                flops / secs / 1e9,
+                flops / cpu / 1e9
             );
         }
     }

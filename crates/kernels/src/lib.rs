@@ -69,4 +69,4 @@ pub use gemm::{Epilogue, PackedF32, gemm_f32};
 pub use isa::{Features, Isa, cpu_features};
 pub use quant::{PackedI8, QuantizedRows, gemm_i8, gemm_i8_dots};
 pub use scratch::Scratch;
-pub use team::{Team, Worker, physical_cores};
+pub use team::{PerWorker, Team, Worker, physical_cores};

@@ -291,6 +291,24 @@ fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// `max f(x[i])` with eight partial maxima (vectorisable); `-inf` for an empty slice.
+#[inline(always)]
+fn lane_max(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(f(v)));
+    for c in chunks {
+        for l in 0..8 {
+            let v = f(c[l]);
+            lanes[l] = if v > lanes[l] { v } else { lanes[l] };
+        }
+    }
+    lanes.iter().fold(tail, |m, &v| m.max(v))
+}
+
 // ---------------------------------------------------------------- attention
 
 /// Rows of a matrix inside a larger buffer: row `r` is `data[r * stride .. r * stride + width]`.
@@ -584,7 +602,7 @@ pub fn attend_blocked(
         }
     }
     // Columns of the last panel past the keys (stale from a longer call) must be finite.
-    if n_keys % PANEL != 0 {
+    if !n_keys.is_multiple_of(PANEL) {
         let p = n_keys / PANEL;
         for dd in 0..d {
             scratch.keys[p * d + dd].0[n_keys % PANEL..].fill(0.0);
@@ -640,9 +658,7 @@ pub fn attend_blocked(
                     continue;
                 }
                 let vis = vis.start - kb0..vis.end - kb0;
-                let block_max = row[vis.clone()]
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+                let block_max = lane_max(&row[vis.clone()], |v| v * scale);
                 let new_max = row_max[r].max(block_max);
                 if row_max[r] > f32::NEG_INFINITY && new_max > row_max[r] {
                     let correction = (row_max[r] - new_max).exp();
@@ -656,7 +672,7 @@ pub fn attend_blocked(
                     *v = *v * scale - new_max;
                 }
                 exp_inplace(isa, &mut row[vis.clone()]);
-                row_sum[r] += row[vis.clone()].iter().sum::<f32>();
+                row_sum[r] += lane_sum(&row[vis.clone()], |v| v);
                 row[..vis.start].fill(0.0);
                 row[vis.end..].fill(0.0);
             }

@@ -325,6 +325,47 @@ impl Drop for Team {
     }
 }
 
+/// One value per worker, for state a region's workers mutate (scratch buffers): worker `i`
+/// uses slot `i`. Each slot sits behind its own (uncontended) lock, so the region's closure
+/// stays `Fn + Sync`.
+pub struct PerWorker<T> {
+    slots: Vec<Mutex<T>>,
+}
+
+impl<T> PerWorker<T> {
+    /// `count` slots (normally [`Team::count`]) made by `make`.
+    pub fn new(count: usize, mut make: impl FnMut() -> T) -> PerWorker<T> {
+        PerWorker {
+            slots: (0..count.max(1)).map(|_| Mutex::new(make())).collect(),
+        }
+    }
+
+    /// Runs `f` on slot `index` (wrapping around if there are fewer slots than workers).
+    pub fn with<R>(&self, index: usize, f: impl FnOnce(&mut T) -> R) -> R {
+        let slot = &self.slots[index % self.slots.len()];
+        let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// The number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Never true (there is at least one slot).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+impl<T> std::fmt::Debug for PerWorker<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerWorker")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Team {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Team")
@@ -438,6 +479,18 @@ mod tests {
             ran.fetch_add(1, SeqCst);
         });
         assert_eq!(ran.load(SeqCst), 2);
+    }
+
+    #[test]
+    fn per_worker_slots_are_private_to_their_worker() {
+        let team = Team::new(3);
+        let slots = PerWorker::new(team.count(), Vec::<usize>::new);
+        for _ in 0..10 {
+            team.run(|i, _| slots.with(i, |v| v.push(i)));
+        }
+        for i in 0..3 {
+            slots.with(i, |v| assert_eq!(v, &vec![i; 10]));
+        }
     }
 
     #[test]
