@@ -34,6 +34,41 @@
 //! into one output, and the team's hand-off of a borrowed closure to its threads. Each block
 //! carries a `SAFETY` comment.
 //!
+//! ## Using it
+//!
+//! A model packs its weights once, keeps one team and reusable buffers, and calls the kernels
+//! with slices (a BERT feed-forward block here; `x` is `[tokens × 4]`):
+//!
+//! ```
+//! use docent_kernels::{Epilogue, Isa, PackedF32, PackedI8, QuantizedRows, Team};
+//! use docent_kernels::{gemm_f32, gemm_i8, ops};
+//!
+//! # fn main() -> Result<(), docent_kernels::ShapeError> {
+//! let (hidden, ffn, tokens) = (4, 8, 3);
+//! let w_up = vec![0.01f32; ffn * hidden]; // [out × in], PyTorch's Linear layout
+//! let w_down = vec![0.02f32; hidden * ffn];
+//! let (b_up, b_down) = (vec![0.1f32; ffn], vec![0.0f32; hidden]);
+//! let (gamma, beta) = (vec![1.0f32; hidden], vec![0.0f32; hidden]);
+//!
+//! // At load.
+//! let isa = Isa::active();
+//! let team = Team::with_physical_cores();
+//! let up = PackedF32::pack(&w_up, ffn, hidden)?;
+//! let down = PackedI8::quantize(&w_down, hidden, ffn)?;
+//! let mut qa = QuantizedRows::new();
+//! let (mut h, mut y) = (vec![0f32; tokens * ffn], vec![0f32; tokens * hidden]);
+//!
+//! // Per batch: h = gelu(x·W_upᵀ + b); y = LayerNorm(h·W_downᵀ + b + x).
+//! let x = vec![1.0f32; tokens * hidden];
+//! gemm_f32(isa, &team, &x, tokens, &up, &mut h, Epilogue::BiasGelu(&b_up))?;
+//! qa.quantize_on(isa, &team, &h, tokens, ffn)?;
+//! gemm_i8(isa, &team, &qa, &down, &mut y, Epilogue::BiasResidual { bias: &b_down, residual: &x })?;
+//! ops::layer_norm(isa, &mut y, hidden, &gamma, &beta, 1e-12)?;
+//! assert!(y.iter().all(|v| v.is_finite()));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! **Untested here**: the aarch64 NEON paths are compiled only on aarch64 and have not run on
 //! this project's x86-64 build machine; on aarch64 the scalar path remains the reference.
 
