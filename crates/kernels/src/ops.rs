@@ -326,7 +326,7 @@ pub struct Rows<'a> {
 impl<'a> Rows<'a> {
     /// Row `r`, `width` values.
     #[inline]
-    fn row(&self, r: usize, width: usize) -> &'a [f32] {
+    pub(crate) fn row(&self, r: usize, width: usize) -> &'a [f32] {
         &self.data[r * self.stride..r * self.stride + width]
     }
 
@@ -364,7 +364,7 @@ impl<'a> Rows<'a> {
 }
 
 /// Keys scored per block of the online softmax.
-const ATTEND_BLOCK: usize = 64;
+pub(crate) const ATTEND_BLOCK: usize = 64;
 
 /// Attention of one query over key/value rows with an online softmax:
 /// `out = Σ_j softmax_j(scale · q·k_j) · v_j`, reading the keys in blocks and never holding
@@ -402,6 +402,13 @@ fn attend_unchecked(
     scale: f32,
     out: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+        // SAFETY: AVX2 + FMA are supported (the caller passes an effective ISA); the shapes were
+        // checked by the caller.
+        unsafe { crate::x86::vec::attend_avx2(q, keys, values, scale, out) };
+        return;
+    }
     let d = q.len();
     out.fill(0.0);
     let mut running_max = f32::NEG_INFINITY;

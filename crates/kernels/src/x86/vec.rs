@@ -2,7 +2,9 @@
 
 use std::arch::x86_64::*;
 
-use crate::ops::{ERF_ALPHA, ERF_BETA, gelu_scalar, layer_norm_body, rms_norm_body};
+use crate::ops::{
+    ATTEND_BLOCK, ERF_ALPHA, ERF_BETA, Rows, gelu_scalar, layer_norm_body, rms_norm_body,
+};
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -223,5 +225,143 @@ pub(crate) unsafe fn f32_to_f16_f16c(src: &[f32], dst: &mut [u16]) {
     }
     for j in i..n {
         dst[j] = crate::ops::f32_to_f16_scalar(src[j]);
+    }
+}
+
+/// Scores of 8 consecutive keys: `scale · q·k_j` for rows `first..first + 8`.
+///
+/// # Safety
+/// AVX2 + FMA; rows `first..first + 8` of `keys` hold `q.len()` values each.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scores8(q: &[f32], keys: &Rows<'_>, first: usize, scale: f32) -> __m256 {
+    let d = q.len();
+    let chunks = d / 8;
+    let base = keys.data.as_ptr();
+    let mut acc = [_mm256_setzero_ps(); 8];
+    for c in 0..chunks {
+        // SAFETY: c * 8 + 8 <= d, and each key row holds d values (caller).
+        unsafe {
+            let qv = _mm256_loadu_ps(q.as_ptr().add(c * 8));
+            for (t, acc) in acc.iter_mut().enumerate() {
+                let kp = base.add((first + t) * keys.stride + c * 8);
+                *acc = _mm256_fmadd_ps(_mm256_loadu_ps(kp), qv, *acc);
+            }
+        }
+    }
+    // Eight horizontal sums at once.
+    let s01 = _mm256_hadd_ps(acc[0], acc[1]);
+    let s23 = _mm256_hadd_ps(acc[2], acc[3]);
+    let s45 = _mm256_hadd_ps(acc[4], acc[5]);
+    let s67 = _mm256_hadd_ps(acc[6], acc[7]);
+    let s0123 = _mm256_hadd_ps(s01, s23);
+    let s4567 = _mm256_hadd_ps(s45, s67);
+    let lo = _mm256_permute2f128_ps::<0x20>(s0123, s4567);
+    let hi = _mm256_permute2f128_ps::<0x31>(s0123, s4567);
+    let mut sums = _mm256_add_ps(lo, hi);
+    if chunks * 8 < d {
+        let mut tail = [0f32; 8];
+        for (t, v) in tail.iter_mut().enumerate() {
+            let row = keys.row(first + t, d);
+            *v = (chunks * 8..d).map(|i| q[i] * row[i]).sum();
+        }
+        // SAFETY: `tail` holds 8 floats.
+        sums = _mm256_add_ps(sums, unsafe { _mm256_loadu_ps(tail.as_ptr()) });
+    }
+    _mm256_mul_ps(sums, _mm256_set1_ps(scale))
+}
+
+/// One query's attention with an online softmax (see [`crate::ops::attend`]): scores eight
+/// keys at a time, all primitives inlined.
+///
+/// # Safety
+/// AVX2 + FMA; `out.len() == q.len()`; keys and values hold `rows` rows of `q.len()` values at
+/// their strides, with `keys.rows == values.rows`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn attend_avx2(
+    q: &[f32],
+    keys: Rows<'_>,
+    values: Rows<'_>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let d = q.len();
+    out.fill(0.0);
+    let mut running_max = f32::NEG_INFINITY;
+    let mut denom = 0f32;
+    let mut scores = [0f32; ATTEND_BLOCK];
+    let mut start = 0;
+    while start < keys.rows {
+        let len = ATTEND_BLOCK.min(keys.rows - start);
+        let block = &mut scores[..len];
+        let mut j = 0;
+        while j + 8 <= len {
+            // SAFETY: rows start + j .. start + j + 8 exist (j + 8 <= len); `block` has room.
+            unsafe {
+                _mm256_storeu_ps(
+                    block.as_mut_ptr().add(j),
+                    scores8(q, &keys, start + j, scale),
+                )
+            };
+            j += 8;
+        }
+        for (jj, s) in block.iter_mut().enumerate().skip(j) {
+            // SAFETY: AVX2 + FMA (this function's features).
+            *s = scale * unsafe { dot_avx2(q, keys.row(start + jj, d)) };
+        }
+        let block_max = block.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let new_max = running_max.max(block_max);
+        if new_max > running_max && running_max > f32::NEG_INFINITY {
+            let correction = (running_max - new_max).exp();
+            denom *= correction;
+            for o in out.iter_mut() {
+                *o *= correction;
+            }
+        }
+        running_max = new_max;
+        for s in block.iter_mut() {
+            *s -= new_max;
+        }
+        // SAFETY: AVX2 + FMA (this function's features).
+        unsafe { exp_avx2(block) };
+        denom += block.iter().sum::<f32>();
+        // out += Σ p_j v_j, eight value rows per pass over `out`.
+        let chunks = d / 8;
+        let mut j = 0;
+        while j + 8 <= len {
+            for c in 0..chunks {
+                // SAFETY: value rows start + j .. + 8 hold d values; c * 8 + 8 <= d = out.len().
+                unsafe {
+                    let op = out.as_mut_ptr().add(c * 8);
+                    let mut o = _mm256_loadu_ps(op);
+                    for t in 0..8 {
+                        let vp = values
+                            .data
+                            .as_ptr()
+                            .add((start + j + t) * values.stride + c * 8);
+                        o = _mm256_fmadd_ps(_mm256_set1_ps(block[j + t]), _mm256_loadu_ps(vp), o);
+                    }
+                    _mm256_storeu_ps(op, o);
+                }
+            }
+            for t in 0..8 {
+                let row = values.row(start + j + t, d);
+                for i in chunks * 8..d {
+                    out[i] += block[j + t] * row[i];
+                }
+            }
+            j += 8;
+        }
+        for (jj, &p) in block.iter().enumerate().skip(j) {
+            // SAFETY: AVX2 + FMA (this function's features).
+            unsafe { axpy_avx2(p, values.row(start + jj, d), out) };
+        }
+        start += len;
+    }
+    if denom > 0.0 {
+        let inv = 1.0 / denom;
+        for o in out.iter_mut() {
+            *o *= inv;
+        }
     }
 }
