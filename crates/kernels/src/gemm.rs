@@ -15,7 +15,9 @@ use crate::team::{Team, split_range};
 /// Output columns per packed panel.
 pub const PANEL: usize = 16;
 /// The largest row tile of any f32 micro-kernel.
-pub(crate) const MR_MAX: usize = 8;
+pub(crate) const MR_MAX: usize = 12;
+/// The most panels one micro-kernel call covers.
+pub(crate) const NP_MAX: usize = 2;
 /// k values per block: a panel block of `KC × 16` floats is 16 KiB.
 const KC: usize = 256;
 /// Panels per L2 block (`NC_PANELS × KC × 64 B` = 512 KiB).
@@ -165,41 +167,89 @@ unsafe impl<T> Send for SharedOut<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for SharedOut<T> {}
 
-/// A micro-kernel: computes an `mr × 16` tile (`mr <= MR_MAX` of the kernel) of
-/// `A[mr × kc] · B[kc × 16]`, storing it to `c` (row stride `ldc`) or adding it to what is
-/// there. `B`'s rows are `ldb` apart: 16 for a packed panel, more for a row-major matrix.
+/// A micro-kernel: computes an `mr × (16·np)` tile (`mr` and `np` up to the kernel's tile) of
+/// `A[mr × kc] · B[kc × 16·np]`, storing it to `c` (row stride `ldc`) or adding it to what is
+/// there. `B` is `np` panels of 16 columns, `bstride` apart; a panel's rows are `ldb` apart
+/// (16 for a packed panel, more for a row-major matrix).
 ///
 /// # Safety
-/// `a` must be readable for `mr` rows of `kc` values at stride `lda`, `b` for `kc` rows of 16
-/// values at stride `ldb`, `c` writable for `mr` rows of 16 values at stride `ldc`, and the CPU
-/// must support the kernel's ISA.
+/// `a` must be readable for `mr` rows of `kc` values at stride `lda`, each of the `np` panels
+/// of `b` for `kc` rows of 16 values at stride `ldb`, `c` writable for `mr` rows of `16·np`
+/// values at stride `ldc`, and the CPU must support the kernel's ISA.
 pub(crate) type F32Kernel = unsafe fn(
     kc: usize,
     a: *const f32,
     lda: usize,
     b: *const f32,
     ldb: usize,
+    bstride: usize,
     c: *mut f32,
     ldc: usize,
     mr: usize,
+    np: usize,
     accumulate: bool,
 );
 
-/// The micro-kernel and its row tile for a (supported) ISA.
-pub(crate) fn f32_kernel(isa: Isa) -> (F32Kernel, usize) {
-    match isa {
+/// A micro-kernel with its tile: up to `mr` rows and `np` panels per call.
+#[derive(Clone, Copy)]
+pub(crate) struct F32Tile {
+    pub kernel: F32Kernel,
+    pub mr: usize,
+    pub np: usize,
+}
+
+/// The micro-kernel and its tile for a (supported) ISA.
+pub(crate) fn f32_kernel(isa: Isa) -> F32Tile {
+    let (kernel, mr, np): (F32Kernel, usize, usize) = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => (crate::x86::gemm_f32::kernel_avx2, 6),
+        Isa::Avx512 => (crate::x86::gemm_f32::kernel_avx512, 12, 2),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => (crate::x86::gemm_f32::kernel_avx2, 6, 1),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => (crate::aarch64::gemm_f32::kernel_neon, 6),
-        _ => (scalar_kernel, 4),
-    }
+        Isa::Neon => (crate::aarch64::gemm_f32::kernel_neon, 6, 1),
+        _ => (scalar_kernel, 4, 1),
+    };
+    F32Tile { kernel, mr, np }
 }
 
 /// # Safety
 /// As [`F32Kernel`] (any CPU).
 #[allow(clippy::too_many_arguments)]
 unsafe fn scalar_kernel(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    bstride: usize,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    np: usize,
+    accumulate: bool,
+) {
+    for t in 0..np {
+        // SAFETY: forwarded from the caller, one panel at a time.
+        unsafe {
+            scalar_panel(
+                kc,
+                a,
+                lda,
+                b.add(t * bstride),
+                ldb,
+                c.add(t * PANEL),
+                ldc,
+                mr,
+                accumulate,
+            )
+        };
+    }
+}
+
+/// # Safety
+/// As [`F32Kernel`] with one panel (any CPU).
+#[allow(clippy::too_many_arguments)]
+unsafe fn scalar_panel(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -274,14 +324,14 @@ pub fn gemm_f32(
         return Ok(());
     }
     let isa = isa.effective();
-    let (kernel, mr) = f32_kernel(isa);
+    let tile = f32_kernel(isa);
     let out = SharedOut(c.as_mut_ptr());
     let panels = b.panels();
     team.run(|w, nw| {
-        let (rows, pans) = partition(w, nw, m, mr, panels, 1);
+        let (rows, pans) = partition(w, nw, m, tile.mr, panels, tile.np);
         // SAFETY: `partition` gives each worker disjoint rows or disjoint panels of C, the
-        // lengths were checked above, and `kernel` belongs to a supported ISA.
-        unsafe { f32_block(isa, kernel, mr, a, m, b, out, rows, pans, &epilogue) };
+        // lengths were checked above, and the kernel belongs to a supported ISA.
+        unsafe { f32_block(isa, tile, a, m, b, out, rows, pans, &epilogue) };
     });
     Ok(())
 }
@@ -292,8 +342,7 @@ pub fn gemm_f32(
 #[allow(clippy::too_many_arguments)]
 unsafe fn f32_block(
     isa: Isa,
-    kernel: F32Kernel,
-    mr_max: usize,
+    tile: F32Tile,
     a: &[f32],
     m: usize,
     b: &PackedF32,
@@ -306,7 +355,13 @@ unsafe fn f32_block(
     debug_assert!(rows.end <= m);
     let k_blocks = k.div_ceil(KC).max(1);
     let kc_step = k.div_ceil(k_blocks).max(1);
-    let mut tmp = [0f32; MR_MAX * PANEL];
+    const TMP_COLS: usize = NP_MAX * PANEL;
+    let mut tmp = [0f32; MR_MAX * TMP_COLS];
+    let F32Tile {
+        kernel,
+        mr: mr_max,
+        np: np_max,
+    } = tile;
     let mut jc = pans.start;
     while jc < pans.end {
         let jend = (jc + NC_PANELS).min(pans.end);
@@ -318,41 +373,37 @@ unsafe fn f32_block(
             let mut i = rows.start;
             while i < rows.end {
                 let mr = mr_max.min(rows.end - i);
-                for p in jc..jend {
+                let mut p = jc;
+                while p < jend {
+                    let np = np_max.min(jend - p);
                     let j0 = p * PANEL;
-                    let nv = PANEL.min(n - j0);
-                    // SAFETY: rows i..i+mr and k0..k0+kc lie inside A; panel p's k-rows
+                    let nv = (np * PANEL).min(n - j0);
+                    // SAFETY: rows i..i+mr and k0..k0+kc lie inside A; panels p..p+np's k-rows
                     // k0..k0+kc lie inside B's packing; the tile lies inside C (or tmp).
                     unsafe {
                         let ap = a.as_ptr().add(i * k + k0);
                         let bp = b.as_ptr().add((p * k + k0) * PANEL);
-                        let cp = out.0.add(i * n + j0);
-                        if nv == PANEL {
-                            kernel(kc, ap, k, bp, PANEL, cp, n, mr, accumulate);
+                        let bstride = k * PANEL;
+                        let cp = out.get().add(i * n + j0);
+                        if nv == np * PANEL {
+                            kernel(kc, ap, k, bp, PANEL, bstride, cp, n, mr, np, accumulate);
                         } else {
                             if accumulate {
                                 for r in 0..mr {
                                     std::ptr::copy_nonoverlapping(
                                         cp.add(r * n),
-                                        tmp.as_mut_ptr().add(r * PANEL),
+                                        tmp.as_mut_ptr().add(r * TMP_COLS),
                                         nv,
                                     );
                                 }
                             }
+                            let tp = tmp.as_mut_ptr();
                             kernel(
-                                kc,
-                                ap,
-                                k,
-                                bp,
-                                PANEL,
-                                tmp.as_mut_ptr(),
-                                PANEL,
-                                mr,
-                                accumulate,
+                                kc, ap, k, bp, PANEL, bstride, tp, TMP_COLS, mr, np, accumulate,
                             );
                             for r in 0..mr {
                                 std::ptr::copy_nonoverlapping(
-                                    tmp.as_ptr().add(r * PANEL),
+                                    tmp.as_ptr().add(r * TMP_COLS),
                                     cp.add(r * n),
                                     nv,
                                 );
@@ -365,6 +416,7 @@ unsafe fn f32_block(
                             }
                         }
                     }
+                    p += np;
                 }
                 i += mr;
             }

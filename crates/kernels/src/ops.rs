@@ -593,7 +593,8 @@ pub fn attend_blocked(
     check_attention("attend_blocked", queries, d, keys, values, out, out_stride)?;
     let isa = isa.effective();
     let n_keys = keys.rows;
-    let (kernel, mr_max) = crate::gemm::f32_kernel(isa);
+    let tile = crate::gemm::f32_kernel(isa);
+    let (kernel, mr_max) = (tile.kernel, tile.mr);
     let dpad = d.div_ceil(PANEL) * PANEL;
     let key_panels = n_keys.div_ceil(PANEL);
     // Keys into panels of 16 (k-major, like packed weights); values into rows of dpad.
@@ -649,9 +650,11 @@ pub fn attend_blocked(
                         queries.stride,
                         keys_ptr.add(p * d * PANEL),
                         PANEL,
+                        0,
                         scratch.scores.as_mut_ptr().add(p * PANEL - kb0),
                         KEY_BLOCK,
                         mr,
+                        1,
                         false,
                     );
                 }
@@ -695,9 +698,11 @@ pub fn attend_blocked(
                         KEY_BLOCK,
                         scratch.values.as_ptr().add(kb0 * dpad + q * PANEL),
                         dpad,
+                        0,
                         scratch.acc.as_mut_ptr().add(q * PANEL),
                         dpad,
                         mr,
+                        1,
                         true,
                     );
                 }

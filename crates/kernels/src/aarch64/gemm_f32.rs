@@ -11,20 +11,26 @@ pub(crate) unsafe fn kernel_neon(
     lda: usize,
     b: *const f32,
     ldb: usize,
+    bstride: usize,
     c: *mut f32,
     ldc: usize,
     mr: usize,
+    np: usize,
     accumulate: bool,
 ) {
-    // SAFETY: forwarded from the caller; each arm's tile height equals `mr`.
-    unsafe {
-        match mr {
-            1 => tile::<1>(kc, a, lda, b, ldb, c, ldc, accumulate),
-            2 => tile::<2>(kc, a, lda, b, ldb, c, ldc, accumulate),
-            3 => tile::<3>(kc, a, lda, b, ldb, c, ldc, accumulate),
-            4 => tile::<4>(kc, a, lda, b, ldb, c, ldc, accumulate),
-            5 => tile::<5>(kc, a, lda, b, ldb, c, ldc, accumulate),
-            _ => tile::<6>(kc, a, lda, b, ldb, c, ldc, accumulate),
+    for t in 0..np {
+        let (b, c) = (b.wrapping_add(t * bstride), c.wrapping_add(t * 16));
+        // SAFETY: forwarded from the caller, one panel at a time; each arm's tile height
+        // equals `mr`.
+        unsafe {
+            match mr {
+                1 => tile::<1>(kc, a, lda, b, ldb, c, ldc, accumulate),
+                2 => tile::<2>(kc, a, lda, b, ldb, c, ldc, accumulate),
+                3 => tile::<3>(kc, a, lda, b, ldb, c, ldc, accumulate),
+                4 => tile::<4>(kc, a, lda, b, ldb, c, ldc, accumulate),
+                5 => tile::<5>(kc, a, lda, b, ldb, c, ldc, accumulate),
+                _ => tile::<6>(kc, a, lda, b, ldb, c, ldc, accumulate),
+            }
         }
     }
 }
