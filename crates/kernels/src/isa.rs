@@ -74,7 +74,13 @@ impl Isa {
     pub fn active() -> Isa {
         static ACTIVE: OnceLock<Isa> = OnceLock::new();
         *ACTIVE.get_or_init(|| match env_request() {
-            Some(requested) => requested.effective(),
+            Some(requested) if requested.is_supported() => requested,
+            // A wider path than the CPU has: the best one below it (AVX-512 → AVX2). A path of
+            // another architecture is a mistake in the variable: ignore it.
+            Some(requested) => match requested.effective() {
+                Isa::Scalar => Isa::detected(),
+                lower => lower,
+            },
             None => Isa::detected(),
         })
     }
