@@ -15,8 +15,9 @@
 //!   row) with activations quantised per row into a reusable [`QuantizedRows`]. Both fuse an
 //!   [`Epilogue`] (bias, bias + GELU, bias + residual, or a closure) into the output step.
 //! - The vector kernels around them ([`ops`]): dot products, GELU, softmax, LayerNorm and
-//!   RMSNorm with a fused residual add, online-softmax attention over key/value rows
-//!   ([`ops::attend`], [`ops::attend_rows`] with causal and sliding-window masks), f16 ↔ f32.
+//!   RMSNorm with a fused residual add, online-softmax attention over key/value rows held as
+//!   f32 or f16 ([`ops::attend`] for one query, [`ops::attend_rows`] and the tiled
+//!   [`ops::attend_blocked`] for many, with causal and sliding-window masks), f16 ↔ f32.
 //! - One thread [`Team`] (sized to physical cores by default) that runs parallel regions with
 //!   barriers and sleeps when idle, and [`Scratch`] buffers that grow to a shape once.
 //!

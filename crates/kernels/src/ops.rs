@@ -26,6 +26,25 @@ pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Portable dot product of f32 with key elements (eight partial sums).
+#[inline]
+pub(crate) fn dot_kv<T: KvElem>(a: &[f32], b: &[T]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y.to_f32())
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l].to_f32();
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// Portable dot product (eight partial sums).
 pub fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
@@ -311,22 +330,64 @@ fn lane_max(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 
 // ---------------------------------------------------------------- attention
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for u16 {}
+}
+
+/// What key and value rows may hold: `f32`, or IEEE half precision as its bits (`u16`, as
+/// [`f32_to_f16`] writes them), converted to f32 as they are read (F16C on x86-64).
+pub trait KvElem: Copy + Default + Send + Sync + sealed::Sealed + 'static {
+    /// Whether the type holds half-precision bits.
+    const IS_F16: bool;
+    /// The value as f32.
+    fn to_f32(self) -> f32;
+}
+
+impl KvElem for f32 {
+    const IS_F16: bool = false;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl KvElem for u16 {
+    const IS_F16: bool = true;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16_to_f32_scalar(self)
+    }
+}
+
 /// Rows of a matrix inside a larger buffer: row `r` is `data[r * stride .. r * stride + width]`.
 /// For one head of a `[tokens × heads × d]` tensor: `data = &t[h * d..]`, `stride = heads * d`.
-#[derive(Clone, Copy, Debug)]
-pub struct Rows<'a> {
+/// Keys and values may be f32 or f16 bits ([`KvElem`]); queries are f32.
+#[derive(Clone, Copy)]
+pub struct Rows<'a, T = f32> {
     /// The buffer, starting at row 0.
-    pub data: &'a [f32],
+    pub data: &'a [T],
     /// Distance between consecutive rows.
     pub stride: usize,
     /// Number of rows.
     pub rows: usize,
 }
 
-impl<'a> Rows<'a> {
+impl<T> std::fmt::Debug for Rows<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the values: they are activations of the user's documents.
+        f.debug_struct("Rows")
+            .field("rows", &self.rows)
+            .field("stride", &self.stride)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: KvElem> Rows<'a, T> {
     /// Row `r`, `width` values.
     #[inline]
-    pub(crate) fn row(&self, r: usize, width: usize) -> &'a [f32] {
+    pub(crate) fn row(&self, r: usize, width: usize) -> &'a [T] {
         &self.data[r * self.stride..r * self.stride + width]
     }
 
@@ -347,7 +408,8 @@ impl<'a> Rows<'a> {
         Ok(())
     }
 
-    fn range(&self, r: std::ops::Range<usize>) -> Rows<'a> {
+    /// Rows `r` (a causal or sliding window of keys).
+    pub fn range(&self, r: std::ops::Range<usize>) -> Rows<'a, T> {
         if r.is_empty() {
             return Rows {
                 data: &[],
@@ -371,11 +433,11 @@ pub(crate) const ATTEND_BLOCK: usize = 64;
 /// more than one block of scores. `q` and `out` have the head dimension `d`; keys and values
 /// have `rows` rows of `d` (a causal or sliding window is a sub-range of rows: see
 /// [`attend_rows`]). With no keys, `out` is zero.
-pub fn attend(
+pub fn attend<T: KvElem>(
     isa: Isa,
     q: &[f32],
-    keys: Rows<'_>,
-    values: Rows<'_>,
+    keys: Rows<'_, T>,
+    values: Rows<'_, T>,
     scale: f32,
     out: &mut [f32],
 ) -> Result<()> {
@@ -394,11 +456,11 @@ pub fn attend(
     Ok(())
 }
 
-fn attend_unchecked(
+fn attend_unchecked<T: KvElem>(
     isa: Isa,
     q: &[f32],
-    keys: Rows<'_>,
-    values: Rows<'_>,
+    keys: Rows<'_, T>,
+    values: Rows<'_, T>,
     scale: f32,
     out: &mut [f32],
 ) {
@@ -419,7 +481,7 @@ fn attend_unchecked(
         let len = ATTEND_BLOCK.min(keys.rows - start);
         let block = &mut scores[..len];
         for (j, s) in block.iter_mut().enumerate() {
-            *s = scale * dot(isa, q, keys.row(start + j, d));
+            *s = scale * dot_kv(q, keys.row(start + j, d));
         }
         let block_max = block.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let new_max = running_max.max(block_max);
@@ -437,7 +499,9 @@ fn attend_unchecked(
         exp_inplace(isa, block);
         for (j, &p) in block.iter().enumerate() {
             denom += p;
-            axpy(isa, p, values.row(start + j, d), out);
+            for (o, v) in out.iter_mut().zip(values.row(start + j, d)) {
+                *o += p * v.to_f32();
+            }
         }
         start += len;
     }
@@ -475,12 +539,12 @@ fn visible(mask: Mask, pos: usize, n_keys: usize) -> std::ops::Range<usize> {
 /// `first_pos + i` among the keys, which are at positions `0..keys.rows`; `out` row `i` (at
 /// `out_stride`) receives its result.
 #[allow(clippy::too_many_arguments)]
-pub fn attend_rows(
+pub fn attend_rows<T: KvElem>(
     isa: Isa,
     queries: Rows<'_>,
     d: usize,
-    keys: Rows<'_>,
-    values: Rows<'_>,
+    keys: Rows<'_, T>,
+    values: Rows<'_, T>,
     scale: f32,
     mask: Mask,
     first_pos: usize,
@@ -505,12 +569,12 @@ pub fn attend_rows(
     Ok(())
 }
 
-fn check_attention(
+fn check_attention<T: KvElem>(
     name: &'static str,
     queries: Rows<'_>,
     d: usize,
-    keys: Rows<'_>,
-    values: Rows<'_>,
+    keys: Rows<'_, T>,
+    values: Rows<'_, T>,
     out: &[f32],
     out_stride: usize,
 ) -> Result<()> {
@@ -577,13 +641,13 @@ fn grow<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
 /// block × one key block. Single-threaded: run heads (or texts) on different workers, each
 /// with its own scratch.
 #[allow(clippy::too_many_arguments)]
-pub fn attend_blocked(
+pub fn attend_blocked<T: KvElem>(
     isa: Isa,
     scratch: &mut AttentionScratch,
     queries: Rows<'_>,
     d: usize,
-    keys: Rows<'_>,
-    values: Rows<'_>,
+    keys: Rows<'_, T>,
+    values: Rows<'_, T>,
     scale: f32,
     mask: Mask,
     first_pos: usize,
@@ -606,7 +670,7 @@ pub fn attend_blocked(
     for j in 0..n_keys {
         let (p, c) = (j / PANEL, j % PANEL);
         for (dd, &v) in keys.row(j, d).iter().enumerate() {
-            scratch.keys[p * d + dd].0[c] = v;
+            scratch.keys[p * d + dd].0[c] = v.to_f32();
         }
     }
     // Columns of the last panel past the keys (stale from a longer call) must be finite.
@@ -618,7 +682,9 @@ pub fn attend_blocked(
     }
     for j in 0..n_keys {
         let dst = &mut scratch.values[j * dpad..(j + 1) * dpad];
-        dst[..d].copy_from_slice(values.row(j, d));
+        for (o, v) in dst[..d].iter_mut().zip(values.row(j, d)) {
+            *o = v.to_f32();
+        }
         dst[d..].fill(0.0);
     }
     let keys_ptr: *const f32 = scratch.keys.as_ptr().cast();

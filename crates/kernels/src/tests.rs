@@ -755,3 +755,109 @@ fn partition_covers_every_tile_once() {
         }
     }
 }
+
+#[test]
+fn attention_over_f16_rows_matches_reference() {
+    let mut rng = Rng::new(14);
+    let mut scratch = ops::AttentionScratch::new();
+    for isa in isas() {
+        for case in 0..30 {
+            let d = [3, 8, 64, 72][rng.below(4)];
+            let n_keys = if case % 7 == 0 { 0 } else { rng.size(300) };
+            let stride = d + rng.below(2) * 16;
+            let to_half =
+                |v: &[f32]| -> Vec<u16> { v.iter().map(|&x| ops::f32_to_f16_scalar(x)).collect() };
+            let kd = to_half(&rng.vec(n_keys * stride, 2.0));
+            let vd = to_half(&rng.vec(n_keys * stride, 1.0));
+            // The reference reads the same rounded values as f32.
+            let kr: Vec<f32> = kd.iter().map(|&h| ops::f16_to_f32_scalar(h)).collect();
+            let vr: Vec<f32> = vd.iter().map(|&h| ops::f16_to_f32_scalar(h)).collect();
+            let keys = Rows {
+                data: &kd[..],
+                stride,
+                rows: n_keys,
+            };
+            let values = Rows {
+                data: &vd[..],
+                stride,
+                rows: n_keys,
+            };
+            let keys_r = Rows {
+                data: &kr[..],
+                stride,
+                rows: n_keys,
+            };
+            let values_r = Rows {
+                data: &vr[..],
+                stride,
+                rows: n_keys,
+            };
+            let scale = 1.0 / (d as f32).sqrt();
+            let n_q = 1 + rng.below(15);
+            let qd = rng.vec(n_q * d, 2.0);
+            let queries = Rows {
+                data: &qd[..],
+                stride: d,
+                rows: n_q,
+            };
+            let first_pos = n_keys.saturating_sub(n_q);
+            for variant in 0..3 {
+                let mut out = vec![f32::NAN; n_q * d];
+                let mask = if variant == 0 {
+                    Mask::None
+                } else {
+                    Mask::Causal
+                };
+                match variant {
+                    0 => {
+                        for i in 0..n_q {
+                            let o = &mut out[i * d..(i + 1) * d];
+                            ops::attend(isa, &qd[i * d..(i + 1) * d], keys, values, scale, o)
+                                .unwrap();
+                        }
+                    }
+                    1 => ops::attend_rows(
+                        isa, queries, d, keys, values, scale, mask, first_pos, &mut out, d,
+                    )
+                    .unwrap(),
+                    _ => ops::attend_blocked(
+                        isa,
+                        &mut scratch,
+                        queries,
+                        d,
+                        keys,
+                        values,
+                        scale,
+                        mask,
+                        first_pos,
+                        &mut out,
+                        d,
+                    )
+                    .unwrap(),
+                }
+                for i in 0..n_q {
+                    let pos = first_pos + i;
+                    let seen = if variant == 0 {
+                        0..n_keys
+                    } else {
+                        0..(pos + 1).min(n_keys)
+                    };
+                    let want = reference_attend(
+                        &qd[i * d..(i + 1) * d],
+                        &keys_r,
+                        &values_r,
+                        d,
+                        scale,
+                        seen,
+                    );
+                    for (&g, &w) in out[i * d..(i + 1) * d].iter().zip(&want) {
+                        assert!(
+                            close(g, w, 1e-5),
+                            "{isa} f16 variant {variant} d={d} keys={n_keys}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

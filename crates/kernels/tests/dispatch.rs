@@ -40,6 +40,9 @@ fn the_environment_variable_chooses_the_path() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "DOCENT_KERNELS={value}: {stdout}");
         // The child really ran the check (a filter matching nothing would also succeed).
-        assert!(stdout.contains("1 passed"), "DOCENT_KERNELS={value}: {stdout}");
+        assert!(
+            stdout.contains("1 passed"),
+            "DOCENT_KERNELS={value}: {stdout}"
+        );
     }
 }

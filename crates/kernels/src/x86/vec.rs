@@ -3,8 +3,25 @@
 use std::arch::x86_64::*;
 
 use crate::ops::{
-    ATTEND_BLOCK, ERF_ALPHA, ERF_BETA, Rows, gelu_scalar, layer_norm_body, rms_norm_body,
+    ATTEND_BLOCK, ERF_ALPHA, ERF_BETA, KvElem, Rows, gelu_scalar, layer_norm_body, rms_norm_body,
 };
+
+/// Eight key/value elements as f32 (F16C for half-precision bits).
+///
+/// # Safety
+/// AVX2 + F16C; `p` readable for 8 elements.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn load8<T: KvElem>(p: *const T) -> __m256 {
+    // SAFETY: the caller guarantees 8 readable elements.
+    unsafe {
+        if T::IS_F16 {
+            _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+        } else {
+            _mm256_loadu_ps(p.cast())
+        }
+    }
+}
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -233,8 +250,8 @@ pub(crate) unsafe fn f32_to_f16_f16c(src: &[f32], dst: &mut [u16]) {
 /// # Safety
 /// AVX2 + FMA; rows `first..first + 8` of `keys` hold `q.len()` values each.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn scores8(q: &[f32], keys: &Rows<'_>, first: usize, scale: f32) -> __m256 {
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scores8<T: KvElem>(q: &[f32], keys: &Rows<'_, T>, first: usize, scale: f32) -> __m256 {
     let d = q.len();
     let chunks = d / 8;
     let base = keys.data.as_ptr();
@@ -245,7 +262,7 @@ unsafe fn scores8(q: &[f32], keys: &Rows<'_>, first: usize, scale: f32) -> __m25
             let qv = _mm256_loadu_ps(q.as_ptr().add(c * 8));
             for (t, acc) in acc.iter_mut().enumerate() {
                 let kp = base.add((first + t) * keys.stride + c * 8);
-                *acc = _mm256_fmadd_ps(_mm256_loadu_ps(kp), qv, *acc);
+                *acc = _mm256_fmadd_ps(load8(kp), qv, *acc);
             }
         }
     }
@@ -263,7 +280,7 @@ unsafe fn scores8(q: &[f32], keys: &Rows<'_>, first: usize, scale: f32) -> __m25
         let mut tail = [0f32; 8];
         for (t, v) in tail.iter_mut().enumerate() {
             let row = keys.row(first + t, d);
-            *v = (chunks * 8..d).map(|i| q[i] * row[i]).sum();
+            *v = (chunks * 8..d).map(|i| q[i] * row[i].to_f32()).sum();
         }
         // SAFETY: `tail` holds 8 floats.
         sums = _mm256_add_ps(sums, unsafe { _mm256_loadu_ps(tail.as_ptr()) });
@@ -277,11 +294,11 @@ unsafe fn scores8(q: &[f32], keys: &Rows<'_>, first: usize, scale: f32) -> __m25
 /// # Safety
 /// AVX2 + FMA; `out.len() == q.len()`; keys and values hold `rows` rows of `q.len()` values at
 /// their strides, with `keys.rows == values.rows`.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn attend_avx2(
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn attend_avx2<T: KvElem>(
     q: &[f32],
-    keys: Rows<'_>,
-    values: Rows<'_>,
+    keys: Rows<'_, T>,
+    values: Rows<'_, T>,
     scale: f32,
     out: &mut [f32],
 ) {
@@ -306,8 +323,7 @@ pub(crate) unsafe fn attend_avx2(
             j += 8;
         }
         for (jj, s) in block.iter_mut().enumerate().skip(j) {
-            // SAFETY: AVX2 + FMA (this function's features).
-            *s = scale * unsafe { dot_avx2(q, keys.row(start + jj, d)) };
+            *s = scale * crate::ops::dot_kv(q, keys.row(start + jj, d));
         }
         let block_max = block.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let new_max = running_max.max(block_max);
@@ -339,7 +355,7 @@ pub(crate) unsafe fn attend_avx2(
                             .data
                             .as_ptr()
                             .add((start + j + t) * values.stride + c * 8);
-                        o = _mm256_fmadd_ps(_mm256_set1_ps(block[j + t]), _mm256_loadu_ps(vp), o);
+                        o = _mm256_fmadd_ps(_mm256_set1_ps(block[j + t]), load8(vp), o);
                     }
                     _mm256_storeu_ps(op, o);
                 }
@@ -347,14 +363,15 @@ pub(crate) unsafe fn attend_avx2(
             for t in 0..8 {
                 let row = values.row(start + j + t, d);
                 for i in chunks * 8..d {
-                    out[i] += block[j + t] * row[i];
+                    out[i] += block[j + t] * row[i].to_f32();
                 }
             }
             j += 8;
         }
         for (jj, &p) in block.iter().enumerate().skip(j) {
-            // SAFETY: AVX2 + FMA (this function's features).
-            unsafe { axpy_avx2(p, values.row(start + jj, d), out) };
+            for (o, v) in out.iter_mut().zip(values.row(start + jj, d)) {
+                *o += p * v.to_f32();
+            }
         }
         start += len;
     }
