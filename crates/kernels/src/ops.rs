@@ -636,7 +636,7 @@ fn grow<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
 /// Attention for many queries of one head as tiled matrix products (flash-attention style):
 /// the same result as [`attend_rows`], with the keys packed once into panels and the values
 /// copied once, then for each block of query rows the scores against a block of
-/// [`KEY_BLOCK`] keys (the GEMM micro-kernel), an online softmax across key blocks, and the
+/// 256 keys (the GEMM micro-kernel), an online softmax across key blocks, and the
 /// weighted sum of values (the micro-kernel again). Never holds more scores than one query
 /// block × one key block. Single-threaded: run heads (or texts) on different workers, each
 /// with its own scratch.
