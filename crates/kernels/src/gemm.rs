@@ -104,9 +104,63 @@ pub enum Epilogue<'a> {
         /// `m × n` values.
         residual: &'a [f32],
     },
-    /// Anything else: `f(row, first_col, values)` on each finished piece of a row (at most 16
+    /// `BiasResidual`, then each finished row normalised (BERT's `LayerNorm(x·Wᵀ + b + x)`).
+    /// A worker that owns whole rows normalises them right after their last tile; otherwise
+    /// the rows are normalised in a second step of the same parallel region.
+    BiasResidualNorm {
+        /// `n` values.
+        bias: &'a [f32],
+        /// `m × n` values.
+        residual: &'a [f32],
+        /// The normalisation over each row of `n`.
+        norm: RowNorm<'a>,
+    },
+    /// Anything else: `f(row, first_col, values)` on each finished piece of a row (at most 32
     /// columns), after the product. Called from worker threads.
     Custom(&'a (dyn Fn(usize, usize, &mut [f32]) + Sync)),
+}
+
+/// A normalisation of whole output rows (see [`Epilogue::BiasResidualNorm`]).
+#[derive(Clone, Copy)]
+pub enum RowNorm<'a> {
+    /// `(x - mean) / sqrt(var + eps) · gamma + beta`.
+    Layer {
+        /// `n` values.
+        gamma: &'a [f32],
+        /// `n` values.
+        beta: &'a [f32],
+        /// Added to the variance.
+        eps: f32,
+    },
+    /// `x / sqrt(mean(x²) + eps) · weight`.
+    Rms {
+        /// `n` values.
+        weight: &'a [f32],
+        /// Added to the mean square.
+        eps: f32,
+    },
+}
+
+impl RowNorm<'_> {
+    fn check(&self, kernel: &'static str, n: usize) -> Result<()> {
+        match self {
+            RowNorm::Layer { gamma, beta, .. } => {
+                check_len(kernel, "gamma", gamma.len(), n)?;
+                check_len(kernel, "beta", beta.len(), n)
+            }
+            RowNorm::Rms { weight, .. } => check_len(kernel, "weight", weight.len(), n),
+        }
+    }
+
+    /// Normalises one whole row (its length is `n`, checked with the epilogue).
+    pub(crate) fn apply(&self, isa: Isa, row: &mut [f32]) {
+        let n = row.len();
+        // The lengths were checked with the epilogue, so these cannot fail.
+        let _ = match *self {
+            RowNorm::Layer { gamma, beta, eps } => ops::layer_norm(isa, row, n, gamma, beta, eps),
+            RowNorm::Rms { weight, eps } => ops::rms_norm(isa, row, n, weight, eps),
+        };
+    }
 }
 
 impl Epilogue<'_> {
@@ -118,6 +172,23 @@ impl Epilogue<'_> {
                 check_len(kernel, "bias", bias.len(), n)?;
                 check_len(kernel, "residual", residual.len(), m * n)
             }
+            Epilogue::BiasResidualNorm {
+                bias,
+                residual,
+                norm,
+            } => {
+                check_len(kernel, "bias", bias.len(), n)?;
+                check_len(kernel, "residual", residual.len(), m * n)?;
+                norm.check(kernel, n)
+            }
+        }
+    }
+
+    /// The row normalisation, if any.
+    pub(crate) fn row_norm(&self) -> Option<RowNorm<'_>> {
+        match self {
+            Epilogue::BiasResidualNorm { norm, .. } => Some(*norm),
+            _ => None,
         }
     }
 
@@ -132,7 +203,8 @@ impl Epilogue<'_> {
                 add_assign(values, &bias[cols]);
                 ops::gelu(isa, values);
             }
-            Epilogue::BiasResidual { bias, residual } => {
+            Epilogue::BiasResidual { bias, residual }
+            | Epilogue::BiasResidualNorm { bias, residual, .. } => {
                 let r = &residual[row * n + col0..row * n + cols.end];
                 for ((v, b), r) in values.iter_mut().zip(&bias[cols]).zip(r) {
                     *v += b + r;
@@ -281,6 +353,29 @@ unsafe fn scalar_panel(
     }
 }
 
+/// Whether [`partition`] gives each worker whole rows (rather than a share of the panels).
+pub(crate) fn splits_rows(nw: usize, m: usize, mr: usize, panels: usize, step: usize) -> bool {
+    m.div_ceil(mr) >= 4 * nw || panels.div_ceil(step) < nw
+}
+
+/// Normalises rows `rows` of the `m × n` output.
+///
+/// # Safety
+/// `out` points at `m × n` values; the caller alone touches these rows now.
+pub(crate) unsafe fn norm_rows(
+    isa: Isa,
+    out: SharedOut<f32>,
+    n: usize,
+    rows: std::ops::Range<usize>,
+    norm: &RowNorm<'_>,
+) {
+    for r in rows {
+        // SAFETY: row r of the m × n output, owned by the caller.
+        let row = unsafe { std::slice::from_raw_parts_mut(out.get().add(r * n), n) };
+        norm.apply(isa, row);
+    }
+}
+
 /// Which rows and panels a worker computes: row blocks when there are enough rows for every
 /// worker, else panels.
 pub(crate) fn partition(
@@ -293,7 +388,7 @@ pub(crate) fn partition(
 ) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
     let row_tiles = m.div_ceil(mr);
     let panel_steps = panels.div_ceil(step);
-    if row_tiles >= 4 * nw || panel_steps < nw {
+    if splits_rows(nw, m, mr, panels, step) {
         let t = split_range(row_tiles, w, nw);
         ((t.start * mr).min(m)..(t.end * mr).min(m), 0..panels)
     } else {
@@ -327,11 +422,21 @@ pub fn gemm_f32(
     let tile = f32_kernel(isa);
     let out = SharedOut(c.as_mut_ptr());
     let panels = b.panels();
-    team.run(|w, nw| {
-        let (rows, pans) = partition(w, nw, m, tile.mr, panels, tile.np);
+    let norm = epilogue.row_norm();
+    team.region(|w| {
+        let nw = w.count;
+        let (rows, pans) = partition(w.index, nw, m, tile.mr, panels, tile.np);
+        // Whole rows finish inside one worker's block loop: normalise them there.
+        let inline = splits_rows(nw, m, tile.mr, panels, tile.np) && panels <= NC_PANELS;
+        let inline_norm = if inline { norm.as_ref() } else { None };
         // SAFETY: `partition` gives each worker disjoint rows or disjoint panels of C, the
         // lengths were checked above, and the kernel belongs to a supported ISA.
-        unsafe { f32_block(isa, tile, a, m, b, out, rows, pans, &epilogue) };
+        unsafe { f32_block(isa, tile, a, m, b, out, rows, pans, &epilogue, inline_norm) };
+        if let (Some(norm), false) = (norm.as_ref(), inline) {
+            w.barrier();
+            // SAFETY: after the barrier the product is complete; each worker takes its own rows.
+            unsafe { norm_rows(isa, out, n, w.share(m), norm) };
+        }
     });
     Ok(())
 }
@@ -350,6 +455,7 @@ unsafe fn f32_block(
     rows: std::ops::Range<usize>,
     pans: std::ops::Range<usize>,
     epilogue: &Epilogue<'_>,
+    inline_norm: Option<&RowNorm<'_>>,
 ) {
     let (n, k) = (b.n, b.k);
     debug_assert!(rows.end <= m);
@@ -417,6 +523,10 @@ unsafe fn f32_block(
                         }
                     }
                     p += np;
+                }
+                if let (true, Some(norm)) = (last, inline_norm) {
+                    // SAFETY: this worker owns rows i..i+mr entirely, now complete.
+                    unsafe { norm_rows(isa, out, n, i..i + mr, norm) };
                 }
                 i += mr;
             }

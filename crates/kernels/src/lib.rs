@@ -101,7 +101,7 @@ pub fn build_profile() -> String {
 }
 
 pub use error::{Result, ShapeError};
-pub use gemm::{Epilogue, PackedF32, gemm_f32};
+pub use gemm::{Epilogue, PackedF32, RowNorm, gemm_f32};
 pub use isa::{Features, Isa, cpu_features};
 pub use quant::{PackedI8, QuantizedRows, gemm_i8, gemm_i8_dots};
 pub use scratch::Scratch;

@@ -17,7 +17,7 @@
 //! output before the epilogue is bit-identical across paths.
 
 use crate::error::{Result, check_len, shape_error};
-use crate::gemm::{Epilogue, PANEL, SharedOut, partition};
+use crate::gemm::{Epilogue, PANEL, SharedOut, norm_rows, partition, splits_rows};
 use crate::isa::Isa;
 use crate::team::Team;
 
@@ -374,6 +374,17 @@ trait TileSink: Sync {
     /// # Safety
     /// The caller owns those elements of the output exclusively.
     unsafe fn tile(&self, i: usize, mr: usize, j0: usize, nv: usize, dots: &[i32]);
+
+    /// Whether finished rows get a second step ([`TileSink::rows`]).
+    fn has_row_step(&self) -> bool {
+        false
+    }
+
+    /// Rows that are complete.
+    ///
+    /// # Safety
+    /// The caller owns those rows of the output exclusively.
+    unsafe fn rows(&self, _rows: std::ops::Range<usize>) {}
 }
 
 struct Dequant<'a> {
@@ -399,6 +410,17 @@ impl TileSink for Dequant<'_> {
                 *v = (d as f32 * sa) * sw;
             }
             self.epilogue.apply(self.isa, self.n, i + r, j0, values);
+        }
+    }
+
+    fn has_row_step(&self) -> bool {
+        self.epilogue.row_norm().is_some()
+    }
+
+    unsafe fn rows(&self, rows: std::ops::Range<usize>) {
+        if let Some(norm) = self.epilogue.row_norm() {
+            // SAFETY: the caller owns these complete rows.
+            unsafe { norm_rows(self.isa, self.out, self.n, rows, &norm) };
         }
     }
 }
@@ -482,8 +504,11 @@ fn drive(isa: Isa, team: &Team, a: &QuantizedRows, b: &PackedI8, sink: &dyn Tile
     let (kernel, mr_max, np_max) = i8_kernel(isa);
     let k_groups = b.k_groups();
     let panels = b.panels();
-    team.run(|w, nw| {
-        let (rows, pans) = partition(w, nw, m, mr_max, panels, np_max);
+    let row_step = sink.has_row_step();
+    team.region(|w| {
+        let nw = w.count;
+        let (rows, pans) = partition(w.index, nw, m, mr_max, panels, np_max);
+        let inline = splits_rows(nw, m, mr_max, panels, np_max) && panels <= NC_PANELS;
         let mut dots = [0i32; MR_MAX * TILE_COLS];
         let mut jc = pans.start;
         while jc < pans.end {
@@ -516,9 +541,18 @@ fn drive(isa: Isa, team: &Team, a: &QuantizedRows, b: &PackedI8, sink: &dyn Tile
                     }
                     p += np;
                 }
+                if row_step && inline {
+                    // SAFETY: this worker owns rows i..i+mr entirely, now complete.
+                    unsafe { sink.rows(i..i + mr) };
+                }
                 i += mr;
             }
             jc = jend;
+        }
+        if row_step && !inline {
+            w.barrier();
+            // SAFETY: after the barrier the product is complete; each worker takes its rows.
+            unsafe { sink.rows(w.share(m)) };
         }
     });
 }

@@ -1,7 +1,7 @@
 //! Property tests: every kernel on every path this machine has, against its scalar reference,
 //! over random shapes (sizes of 1, odd sizes, tails of every tile and block).
 
-use crate::gemm::{self, Epilogue, PackedF32, gemm_f32, reference_gemm};
+use crate::gemm::{self, Epilogue, PackedF32, RowNorm, gemm_f32, reference_gemm};
 use crate::isa::Isa;
 use crate::ops::{self, Mask, Rows};
 use crate::quant::{self, PackedI8, QuantizedRows, gemm_i8, gemm_i8_dots, reference_dots};
@@ -57,6 +57,9 @@ fn close(got: f32, want: f64, tol: f64) -> bool {
 }
 
 /// Applies an epilogue in f64 to a reference product.
+/// Epilogue kinds the property tests cycle through.
+const EPILOGUES: usize = 7;
+
 fn reference_epilogue(
     c: &mut [f32],
     m: usize,
@@ -64,6 +67,7 @@ fn reference_epilogue(
     kind: usize,
     bias: &[f32],
     residual: &[f32],
+    gamma: &[f32],
 ) {
     for i in 0..m {
         for j in 0..n {
@@ -71,9 +75,26 @@ fn reference_epilogue(
             match kind {
                 1 => *v += bias[j],
                 2 => *v = ops::gelu_scalar(*v + bias[j]),
-                3 => *v += bias[j] + residual[i * n + j],
+                3 | 5 | 6 => *v += bias[j] + residual[i * n + j],
                 4 => *v = *v * 2.0 + (i * 1000 + j) as f32,
                 _ => {}
+            }
+        }
+        if kind == 5 || kind == 6 {
+            let row: Vec<f64> = c[i * n..(i + 1) * n]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            let mean = row.iter().sum::<f64>() / n as f64;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+            let ms = row.iter().map(|v| v * v).sum::<f64>() / n as f64;
+            for j in 0..n {
+                let g = f64::from(gamma[j]);
+                c[i * n + j] = if kind == 5 {
+                    ((row[j] - mean) / (var + 1e-5).sqrt() * g + f64::from(bias[j])) as f32
+                } else {
+                    (row[j] / (ms + 1e-5).sqrt() * g) as f32
+                };
             }
         }
     }
@@ -83,6 +104,7 @@ fn epilogue<'a>(
     kind: usize,
     bias: &'a [f32],
     residual: &'a [f32],
+    gamma: &'a [f32],
     custom: &'a (dyn Fn(usize, usize, &mut [f32]) + Sync),
 ) -> Epilogue<'a> {
     match kind {
@@ -90,6 +112,23 @@ fn epilogue<'a>(
         2 => Epilogue::BiasGelu(bias),
         3 => Epilogue::BiasResidual { bias, residual },
         4 => Epilogue::Custom(custom),
+        5 => Epilogue::BiasResidualNorm {
+            bias,
+            residual,
+            norm: RowNorm::Layer {
+                gamma,
+                beta: bias,
+                eps: 1e-5,
+            },
+        },
+        6 => Epilogue::BiasResidualNorm {
+            bias,
+            residual,
+            norm: RowNorm::Rms {
+                weight: gamma,
+                eps: 1e-5,
+            },
+        },
         _ => Epilogue::None,
     }
 }
@@ -108,18 +147,19 @@ fn gemm_f32_matches_reference_on_every_path() {
         let m = rng.size(40);
         let n = rng.size(70);
         let k = if case % 10 == 0 { 0 } else { rng.size(600) };
-        let kind = case % 5;
+        let kind = case % EPILOGUES;
         let a = rng.vec(m * k, 1.0);
         let b = rng.vec(n * k, 1.0);
         let bias = rng.vec(n, 1.0);
         let residual = rng.vec(m * n, 1.0);
+        let gamma = rng.vec(n, 2.0);
         let mut want = reference_gemm(&a, m, &b, n, k);
-        reference_epilogue(&mut want, m, n, kind, &bias, &residual);
+        reference_epilogue(&mut want, m, n, kind, &bias, &residual, &gamma);
         let packed = PackedF32::pack(&b, n, k).unwrap();
         for isa in isas() {
             for team in &teams {
                 let mut c = vec![f32::NAN; m * n];
-                let ep = epilogue(kind, &bias, &residual, &custom);
+                let ep = epilogue(kind, &bias, &residual, &gamma, &custom);
                 gemm_f32(isa, team, &a, m, &packed, &mut c, ep).unwrap();
                 for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
                     let tol = 1e-5 * (k as f64 + 1.0).sqrt() * (1.0 + f64::from(w.abs()));
@@ -149,6 +189,39 @@ fn gemm_f32_large_blocks_and_many_rows() {
         gemm_f32(isa, &team, &a, m, &packed, &mut c, Epilogue::None).unwrap();
         for (&got, &w) in c.iter().zip(&want) {
             assert!(close(got, f64::from(w), 1e-3), "{isa}: {got} vs {w}");
+        }
+    }
+    // Rows wider than one block of panels are normalised in the region's second step, for both
+    // products.
+    let (bias, residual, gamma) = (rng.vec(n, 1.0), rng.vec(m * n, 1.0), rng.vec(n, 2.0));
+    let mut want_norm = want.clone();
+    reference_epilogue(&mut want_norm, m, n, 5, &bias, &residual, &gamma);
+    let packed_i8 = PackedI8::quantize(&b, n, k).unwrap();
+    for isa in isas() {
+        let ep = epilogue(5, &bias, &residual, &gamma, &custom);
+        let mut c = vec![0f32; m * n];
+        gemm_f32(isa, &team, &a, m, &packed, &mut c, ep).unwrap();
+        for (&got, &w) in c.iter().zip(&want_norm) {
+            assert!(
+                close(got, f64::from(w), 1e-4 * (1.0 + f64::from(w.abs()))),
+                "{isa}: {got} vs {w}"
+            );
+        }
+        let mut qa = QuantizedRows::new();
+        qa.quantize(isa, &a, m, k).unwrap();
+        let mut c = vec![0f32; m * n];
+        gemm_i8(isa, &team, &qa, &packed_i8, &mut c, ep).unwrap();
+        let mut dots = vec![0i32; m * n];
+        gemm_i8_dots(isa, &team, &qa, &packed_i8, &mut dots).unwrap();
+        let mut want: Vec<f32> = (0..m * n)
+            .map(|idx| (dots[idx] as f32 * qa.scales()[idx / n]) * packed_i8.scales()[idx % n])
+            .collect();
+        reference_epilogue(&mut want, m, n, 5, &bias, &residual, &gamma);
+        for (&got, &w) in c.iter().zip(&want) {
+            assert!(
+                close(got, f64::from(w), 1e-4 * (1.0 + f64::from(w.abs()))),
+                "{isa} int8: {got} vs {w}"
+            );
         }
     }
 }
@@ -252,18 +325,19 @@ fn int8_gemm_is_bit_identical_across_paths_and_matches_dequantised_reference() {
         let m = rng.size(30);
         let n = rng.size(80);
         let k = rng.size(400);
-        let kind = case % 5;
+        let kind = case % EPILOGUES;
         let a = rng.vec(m * k, 3.0);
         let b = rng.vec(n * k, 0.5);
         let bias = rng.vec(n, 1.0);
         let residual = rng.vec(m * n, 1.0);
+        let gamma = rng.vec(n, 2.0);
         let packed = PackedI8::quantize(&b, n, k).unwrap();
         let mut outputs = Vec::new();
         for isa in isas() {
             let mut qa = QuantizedRows::new();
             qa.quantize(isa, &a, m, k).unwrap();
             let mut c = vec![f32::NAN; m * n];
-            let ep = epilogue(kind, &bias, &residual, &custom);
+            let ep = epilogue(kind, &bias, &residual, &gamma, &custom);
             gemm_i8(isa, &team, &qa, &packed, &mut c, ep).unwrap();
             // Against the exact dots dequantised in the documented order.
             let mut dots = vec![0i32; m * n];
@@ -271,7 +345,7 @@ fn int8_gemm_is_bit_identical_across_paths_and_matches_dequantised_reference() {
             let mut want: Vec<f32> = (0..m * n)
                 .map(|idx| (dots[idx] as f32 * qa.scales()[idx / n]) * packed.scales()[idx % n])
                 .collect();
-            reference_epilogue(&mut want, m, n, kind, &bias, &residual);
+            reference_epilogue(&mut want, m, n, kind, &bias, &residual, &gamma);
             for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
                 assert!(
                     close(got, f64::from(w), 1e-5 * (1.0 + f64::from(w.abs()))),
@@ -281,13 +355,13 @@ fn int8_gemm_is_bit_identical_across_paths_and_matches_dequantised_reference() {
             // And the quantised product approximates the f32 one.
             let exact = reference_gemm(&a, m, &b, n, k);
             let mut exact_ep = exact.clone();
-            reference_epilogue(&mut exact_ep, m, n, kind, &bias, &residual);
+            reference_epilogue(&mut exact_ep, m, n, kind, &bias, &residual, &gamma);
             let err: f64 = c
                 .iter()
                 .zip(&exact_ep)
                 .map(|(&x, &y)| f64::from(x - y).powi(2))
                 .sum::<f64>();
-            let norm: f64 = exact.iter().map(|&y| f64::from(y).powi(2)).sum::<f64>();
+            let norm: f64 = exact_ep.iter().map(|&y| f64::from(y).powi(2)).sum::<f64>();
             assert!(
                 err <= 1e-3 * norm + 1e-6,
                 "{isa}: relative squared error {}",
