@@ -160,6 +160,28 @@ fn main() {
         );
     }
     attention();
+    regions();
+}
+
+/// The cost of one parallel region (start, an empty body on every worker, finish) when regions
+/// follow each other as layers do.
+fn regions() {
+    println!();
+    for t in [1, 2] {
+        let team = Team::new(t);
+        let count = 20_000;
+        let (secs, _) = median_secs(|| {
+            for _ in 0..count {
+                team.run(|i, _| {
+                    std::hint::black_box(i);
+                });
+            }
+        });
+        println!(
+            "team of {t}: {:.2} µs per parallel region (back to back)",
+            secs / count as f64 * 1e6
+        );
+    }
 }
 
 /// Attention at BERT's shape: 4 texts × 12 heads of 256 tokens, head dimension 64, one thread;
