@@ -13,6 +13,7 @@ use docent_kernels::{
     Epilogue, Isa, PackedF32, PackedI8, QuantizedRows, Team, build_profile, cpu_features, gemm_f32,
     gemm_i8, physical_cores,
 };
+use docent_kernels::{PerWorker, RowNorm};
 
 const SHAPES: [(usize, usize, usize); 3] = [(8192, 384, 1536), (8192, 384, 384), (8192, 1536, 384)];
 const RUNS: usize = 3;
@@ -160,28 +161,181 @@ fn main() {
         );
     }
     attention();
+    encoder_layer();
     regions();
 }
 
-/// The cost of one parallel region (start, an empty body on every worker, finish) when regions
-/// follow each other as layers do.
-fn regions() {
+/// One all-MiniLM-L6-v2 encoder layer (hidden 384, 12 heads, FFN 1536) over a batch of 32
+/// texts of 200 tokens packed without padding, as the embedder will run it, in f32 and int8
+/// (int8 for the four matrix products; attention and norms stay f32). Six layers make the
+/// model, so `32 / (6 × layer time)` projects chunks per second (embeddings, pooling and
+/// tokenisation excluded).
+fn encoder_layer() {
+    let (texts, len, hidden, heads, ffn) = (32, 200, 384, 12, 1536);
+    let d = hidden / heads;
+    let tokens = texts * len;
+    let w = |n: usize, k: usize, seed: u32| {
+        fill(n * k, seed)
+            .iter()
+            .map(|v| v * 0.1)
+            .collect::<Vec<f32>>()
+    };
+    let (w_qkv, w_o, w_up, w_down) = (
+        w(3 * hidden, hidden, 5),
+        w(hidden, hidden, 6),
+        w(ffn, hidden, 7),
+        w(hidden, ffn, 8),
+    );
+    let (b_qkv, b_o, b_up, b_down) = (
+        fill(3 * hidden, 9),
+        fill(hidden, 10),
+        fill(ffn, 11),
+        fill(hidden, 12),
+    );
+    let gamma = vec![1.0f32; hidden];
+    let beta = vec![0.0f32; hidden];
+    let f32w = [
+        PackedF32::pack(&w_qkv, 3 * hidden, hidden).expect("shape"),
+        PackedF32::pack(&w_o, hidden, hidden).expect("shape"),
+        PackedF32::pack(&w_up, ffn, hidden).expect("shape"),
+        PackedF32::pack(&w_down, hidden, ffn).expect("shape"),
+    ];
+    let i8w = [
+        PackedI8::quantize(&w_qkv, 3 * hidden, hidden).expect("shape"),
+        PackedI8::quantize(&w_o, hidden, hidden).expect("shape"),
+        PackedI8::quantize(&w_up, ffn, hidden).expect("shape"),
+        PackedI8::quantize(&w_down, hidden, ffn).expect("shape"),
+    ];
+    let x = fill(tokens * hidden, 13);
+    let mut qkv = vec![0f32; tokens * 3 * hidden];
+    let mut ctx = vec![0f32; tokens * hidden];
+    let mut h1 = vec![0f32; tokens * hidden];
+    let mut up = vec![0f32; tokens * ffn];
+    let mut out = vec![0f32; tokens * hidden];
+    let mut qa = QuantizedRows::new();
+    let isa = Isa::active();
+    let flops =
+        2.0 * tokens as f64 * (4.0 * (hidden * hidden) as f64 + 2.0 * (hidden * ffn) as f64)
+            + 4.0 * (texts * heads * len * len * d) as f64;
     println!();
+    println!("encoder layer (all-MiniLM-L6-v2 shapes), {texts} texts × {len} tokens, path {isa}:");
     for t in [1, 2] {
         let team = Team::new(t);
-        let count = 20_000;
-        let (secs, _) = median_secs(|| {
-            for _ in 0..count {
-                team.run(|i, _| {
-                    std::hint::black_box(i);
+        let scratch = PerWorker::new(team.count(), AttentionScratch::new);
+        for int8 in [false, true] {
+            let (secs, cpu) = median_secs(|| {
+                let norm = RowNorm::Layer {
+                    gamma: &gamma,
+                    beta: &beta,
+                    eps: 1e-12,
+                };
+                let linear = |a: &[f32],
+                              k: usize,
+                              i: usize,
+                              c: &mut [f32],
+                              ep: Epilogue<'_>,
+                              qa: &mut QuantizedRows| {
+                    if int8 {
+                        qa.quantize_on(isa, &team, a, tokens, k).expect("shape");
+                        gemm_i8(isa, &team, qa, &i8w[i], c, ep).expect("shape");
+                    } else {
+                        gemm_f32(isa, &team, a, tokens, &f32w[i], c, ep).expect("shape");
+                    }
+                };
+                linear(&x, hidden, 0, &mut qkv, Epilogue::Bias(&b_qkv), &mut qa);
+                // Attention: one text (all its heads) per task, split over the team; each task
+                // writes only its own text's rows of ctx.
+                let ctx_out = SharedCtx(ctx.as_mut_ptr());
+                let qkv_ref = &qkv;
+                team.run(|wi, nw| {
+                    scratch.with(wi, |s| {
+                        for text in (0..texts).skip(wi).step_by(nw) {
+                            let o = text_rows(ctx_out, text * len * hidden, len * hidden);
+                            let base = text * len * 3 * hidden;
+                            for h in 0..heads {
+                                let rows = |off: usize| Rows {
+                                    data: &qkv_ref[base + off + h * d..],
+                                    stride: 3 * hidden,
+                                    rows: len,
+                                };
+                                let (q, k, v) = (rows(0), rows(hidden), rows(2 * hidden));
+                                let o = &mut o[h * d..];
+                                ops::attend_blocked(
+                                    isa,
+                                    s,
+                                    q,
+                                    d,
+                                    k,
+                                    v,
+                                    0.125,
+                                    Mask::None,
+                                    0,
+                                    o,
+                                    hidden,
+                                )
+                                .expect("shape");
+                            }
+                        }
+                    });
                 });
-            }
-        });
-        println!(
-            "team of {t}: {:.2} µs per parallel region (back to back)",
-            secs / count as f64 * 1e6
-        );
+                linear(
+                    &ctx,
+                    hidden,
+                    1,
+                    &mut h1,
+                    Epilogue::BiasResidualNorm {
+                        bias: &b_o,
+                        residual: &x,
+                        norm,
+                    },
+                    &mut qa,
+                );
+                linear(&h1, hidden, 2, &mut up, Epilogue::BiasGelu(&b_up), &mut qa);
+                linear(
+                    &up,
+                    ffn,
+                    3,
+                    &mut out,
+                    Epilogue::BiasResidualNorm {
+                        bias: &b_down,
+                        residual: &h1,
+                        norm,
+                    },
+                    &mut qa,
+                );
+            });
+            println!(
+                "  {} threads, {:<4}: {:6.1} ms per layer, {:6.1} G/s ({:5.1} per core) → {:5.1} chunks/s for 6 layers",
+                t,
+                if int8 { "int8" } else { "f32" },
+                secs * 1e3,
+                flops / secs / 1e9,
+                flops / cpu / 1e9,
+                texts as f64 / (6.0 * secs)
+            );
+        }
     }
+}
+
+/// The attention output shared by the workers of a region; each task writes its own text's rows.
+#[derive(Clone, Copy)]
+struct SharedCtx(*mut f32);
+// SAFETY: tasks write disjoint row ranges (one text each).
+unsafe impl Send for SharedCtx {}
+// SAFETY: as above.
+unsafe impl Sync for SharedCtx {}
+
+impl SharedCtx {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// One text's rows of the shared output: `len` values from `start`.
+fn text_rows<'a>(ctx: SharedCtx, start: usize, len: usize) -> &'a mut [f32] {
+    // SAFETY: the buffer outlives the region and holds `start + len` values; each text's rows
+    // are handed to exactly one task.
+    unsafe { std::slice::from_raw_parts_mut(ctx.get().add(start), len) }
 }
 
 /// Attention at BERT's shape: 4 texts × 12 heads of 256 tokens, head dimension 64, one thread;
@@ -244,5 +398,26 @@ fn attention() {
                 flops / cpu / 1e9
             );
         }
+    }
+}
+
+/// The cost of one parallel region (start, an empty body on every worker, finish) when regions
+/// follow each other as layers do.
+fn regions() {
+    println!();
+    for t in [1, 2] {
+        let team = Team::new(t);
+        let count = 20_000;
+        let (secs, _) = median_secs(|| {
+            for _ in 0..count {
+                team.run(|i, _| {
+                    std::hint::black_box(i);
+                });
+            }
+        });
+        println!(
+            "team of {t}: {:.2} µs per parallel region (back to back)",
+            secs / count as f64 * 1e6
+        );
     }
 }
