@@ -243,38 +243,34 @@ fn encoder_layer() {
                     }
                 };
                 linear(&x, hidden, 0, &mut qkv, Epilogue::Bias(&b_qkv), &mut qa);
-                // Attention: one text (all its heads) per task, split over the team; each task
-                // writes only its own text's rows of ctx.
-                let ctx_out = SharedCtx(ctx.as_mut_ptr());
+                // Attention: one text (all its heads) per part, over the team; each part is that
+                // text's rows of ctx.
                 let qkv_ref = &qkv;
-                team.run(|wi, nw| {
-                    scratch.with(wi, |s| {
-                        for text in (0..texts).skip(wi).step_by(nw) {
-                            let o = text_rows(ctx_out, text * len * hidden, len * hidden);
-                            let base = text * len * 3 * hidden;
-                            for h in 0..heads {
-                                let rows = |off: usize| Rows {
-                                    data: &qkv_ref[base + off + h * d..],
-                                    stride: 3 * hidden,
-                                    rows: len,
-                                };
-                                let (q, k, v) = (rows(0), rows(hidden), rows(2 * hidden));
-                                let o = &mut o[h * d..];
-                                ops::attend_blocked(
-                                    isa,
-                                    s,
-                                    q,
-                                    d,
-                                    k,
-                                    v,
-                                    0.125,
-                                    Mask::None,
-                                    0,
-                                    o,
-                                    hidden,
-                                )
-                                .expect("shape");
-                            }
+                team.for_each_chunk_mut(&mut ctx, len * hidden, |w, text, o| {
+                    scratch.with(w.index, |s| {
+                        let base = text * len * 3 * hidden;
+                        for h in 0..heads {
+                            let rows = |off: usize| Rows {
+                                data: &qkv_ref[base + off + h * d..],
+                                stride: 3 * hidden,
+                                rows: len,
+                            };
+                            let (q, k, v) = (rows(0), rows(hidden), rows(2 * hidden));
+                            let o = &mut o[h * d..];
+                            ops::attend_blocked(
+                                isa,
+                                s,
+                                q,
+                                d,
+                                k,
+                                v,
+                                0.125,
+                                Mask::None,
+                                0,
+                                o,
+                                hidden,
+                            )
+                            .expect("shape");
                         }
                     });
                 });
@@ -315,27 +311,6 @@ fn encoder_layer() {
             );
         }
     }
-}
-
-/// The attention output shared by the workers of a region; each task writes its own text's rows.
-#[derive(Clone, Copy)]
-struct SharedCtx(*mut f32);
-// SAFETY: tasks write disjoint row ranges (one text each).
-unsafe impl Send for SharedCtx {}
-// SAFETY: as above.
-unsafe impl Sync for SharedCtx {}
-
-impl SharedCtx {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-/// One text's rows of the shared output: `len` values from `start`.
-fn text_rows<'a>(ctx: SharedCtx, start: usize, len: usize) -> &'a mut [f32] {
-    // SAFETY: the buffer outlives the region and holds `start + len` values; each text's rows
-    // are handed to exactly one task.
-    unsafe { std::slice::from_raw_parts_mut(ctx.get().add(start), len) }
 }
 
 /// Attention at BERT's shape: 4 texts × 12 heads of 256 tokens, head dimension 64, one thread;

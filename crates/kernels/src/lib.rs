@@ -20,7 +20,9 @@
 //!   f32 or f16 ([`ops::attend`] for one query, [`ops::attend_rows`] and the tiled
 //!   [`ops::attend_blocked`] for many, with causal and sliding-window masks), f16 ↔ f32.
 //! - One thread [`Team`] (sized to physical cores by default) that runs parallel regions with
-//!   barriers and sleeps when idle, and [`Scratch`] buffers that grow to a shape once.
+//!   barriers and sleeps when idle; [`Team::for_each_part_mut`] hands workers disjoint parts of
+//!   an output (one text's rows each) so callers need no `unsafe`; [`PerWorker`] state and
+//!   [`Scratch`] buffers that grow to a shape once.
 //!
 //! **Refuses**
 //! - Model knowledge: no tensors with names, no file formats, no layers. Callers (the embedder,

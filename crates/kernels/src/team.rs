@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use crate::error::{Result, shape_error};
+
 /// Spins before a waiting worker parks (each is one `spin_loop` hint, tens of nanoseconds).
 const SPINS: u32 = 20_000;
 
@@ -282,6 +284,93 @@ impl Team {
     }
 }
 
+impl Team {
+    /// Calls `f(worker, part, slice)` for every part of `data`, part `i` being
+    /// `data[offsets[i]..offsets[i + 1]]` (so `offsets` has one more entry than there are
+    /// parts, ascending, the last at most `data.len()`). Parts go to whichever worker is free
+    /// next, so parts of uneven cost (texts of different lengths) balance out. This is how a
+    /// model hands each worker its own rows of a shared output without `unsafe`.
+    pub fn for_each_part_mut<T, F>(&self, data: &mut [T], offsets: &[usize], f: F) -> Result<()>
+    where
+        T: Send,
+        F: Fn(&Worker<'_>, usize, &mut [T]) + Sync,
+    {
+        let ascending = offsets.windows(2).all(|w| w[0] <= w[1]);
+        if !ascending || offsets.last().is_some_and(|&end| end > data.len()) {
+            return Err(shape_error(
+                "Team::for_each_part_mut",
+                format!(
+                    "offsets must ascend and end within the {} values of data",
+                    data.len()
+                ),
+            ));
+        }
+        let parts = offsets.len().saturating_sub(1);
+        let next = AtomicUsize::new(0);
+        let base = PartPtr(data.as_mut_ptr());
+        self.region(|w| {
+            loop {
+                let part = next.fetch_add(1, SeqCst);
+                if part >= parts {
+                    break;
+                }
+                let (start, end) = (offsets[part], offsets[part + 1]);
+                // SAFETY: offsets ascend and end within `data` (checked), so parts are disjoint
+                // and in bounds; each part index is taken by exactly one worker (fetch_add);
+                // `data` stays borrowed until the region ends.
+                let slice =
+                    unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+                f(w, part, slice);
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Team::for_each_part_mut`] over equal chunks of `chunk_len` (the last may be shorter):
+    /// `f(worker, chunk_index, chunk)`. A `chunk_len` of 0 visits nothing.
+    pub fn for_each_chunk_mut<T, F>(&self, data: &mut [T], chunk_len: usize, f: F)
+    where
+        T: Send,
+        F: Fn(&Worker<'_>, usize, &mut [T]) + Sync,
+    {
+        if chunk_len == 0 || data.is_empty() {
+            return;
+        }
+        let chunks = data.len().div_ceil(chunk_len);
+        let next = AtomicUsize::new(0);
+        let len = data.len();
+        let base = PartPtr(data.as_mut_ptr());
+        self.region(|w| {
+            loop {
+                let chunk = next.fetch_add(1, SeqCst);
+                if chunk >= chunks {
+                    break;
+                }
+                let start = chunk * chunk_len;
+                let end = (start + chunk_len).min(len);
+                // SAFETY: chunks are disjoint and in bounds; each is taken by one worker.
+                let slice =
+                    unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+                f(w, chunk, slice);
+            }
+        });
+    }
+}
+
+/// The base of a buffer whose disjoint parts workers take.
+struct PartPtr<T>(*mut T);
+
+impl<T> PartPtr<T> {
+    /// The pointer (a method, so closures capture the whole wrapper).
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+// SAFETY: only disjoint parts are ever formed from it, each by one worker; `T: Send` because
+// those parts are used on other threads.
+unsafe impl<T: Send> Sync for PartPtr<T> {}
+
 fn worker_loop(shared: &Shared, index: usize) {
     let mut seen = 0u64;
     loop {
@@ -491,6 +580,46 @@ mod tests {
         for i in 0..3 {
             slots.with(i, |v| assert_eq!(v, &vec![i; 10]));
         }
+    }
+
+    #[test]
+    fn parts_are_visited_once_each_by_one_worker() {
+        let team = Team::new(3);
+        let mut data = vec![0usize; 100];
+        let offsets = [0, 0, 7, 30, 31, 100];
+        team.for_each_part_mut(&mut data, &offsets, |w, part, slice| {
+            assert!(w.index < w.count);
+            for v in slice.iter_mut() {
+                *v += part + 1;
+            }
+        })
+        .unwrap();
+        for (i, &v) in data.iter().enumerate() {
+            let part = offsets
+                .windows(2)
+                .position(|w| (w[0]..w[1]).contains(&i))
+                .unwrap();
+            assert_eq!(v, part + 1, "value {i}");
+        }
+        assert!(
+            team.for_each_part_mut(&mut data, &[0, 50, 40], |_, _, _| {})
+                .is_err()
+        );
+        assert!(
+            team.for_each_part_mut(&mut data, &[0, 101], |_, _, _| {})
+                .is_err()
+        );
+
+        let mut data = vec![0u32; 25];
+        team.for_each_chunk_mut(&mut data, 4, |_, chunk, slice| {
+            assert!(slice.len() == 4 || (chunk == 6 && slice.len() == 1));
+            slice.iter_mut().for_each(|v| *v += chunk as u32 + 1);
+        });
+        assert!(
+            data.iter()
+                .enumerate()
+                .all(|(i, &v)| v == (i / 4) as u32 + 1)
+        );
     }
 
     #[test]
