@@ -45,6 +45,21 @@ pub(crate) fn check_len(
     }
 }
 
+/// `a · b`, or a [`ShapeError`] if it overflows (shapes that large cannot be real buffers).
+pub(crate) fn product(kernel: &'static str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| shape_error(kernel, format!("{a} × {b} overflows")))
+}
+
+/// The values spanned by `rows` rows of `width` at `stride` (`(rows - 1) · stride + width`),
+/// `None` on overflow.
+pub(crate) fn rows_span(rows: usize, stride: usize, width: usize) -> Option<usize> {
+    if rows == 0 {
+        return Some(0);
+    }
+    (rows - 1).checked_mul(stride)?.checked_add(width)
+}
+
 pub(crate) fn shape_error(kernel: &'static str, detail: String) -> ShapeError {
     ShapeError { kernel, detail }
 }

@@ -7,7 +7,7 @@
 //! split over a [`Team`] by row blocks (many rows) or by panels (few rows: decode), and each
 //! finished tile goes through the [`Epilogue`] while it is still in cache.
 
-use crate::error::{Result, check_len};
+use crate::error::{Result, check_len, product};
 use crate::isa::Isa;
 use crate::ops;
 use crate::team::{Team, split_range};
@@ -40,7 +40,8 @@ pub struct PackedF32 {
 impl PackedF32 {
     /// Packs a row-major `[n × k]` matrix.
     pub fn pack(b: &[f32], n: usize, k: usize) -> Result<PackedF32> {
-        check_len("PackedF32::pack", "b", b.len(), n * k)?;
+        const NAME: &str = "PackedF32::pack";
+        check_len(NAME, "b", b.len(), product(NAME, n, k)?)?;
         let panels = n.div_ceil(PANEL);
         let mut rows = vec![Row16::default(); panels * k];
         for (j, row) in b.chunks_exact(k.max(1)).enumerate().take(n) {
@@ -170,7 +171,7 @@ impl Epilogue<'_> {
             Epilogue::Bias(b) | Epilogue::BiasGelu(b) => check_len(kernel, "bias", b.len(), n),
             Epilogue::BiasResidual { bias, residual } => {
                 check_len(kernel, "bias", bias.len(), n)?;
-                check_len(kernel, "residual", residual.len(), m * n)
+                check_len(kernel, "residual", residual.len(), product(kernel, m, n)?)
             }
             Epilogue::BiasResidualNorm {
                 bias,
@@ -178,7 +179,7 @@ impl Epilogue<'_> {
                 norm,
             } => {
                 check_len(kernel, "bias", bias.len(), n)?;
-                check_len(kernel, "residual", residual.len(), m * n)?;
+                check_len(kernel, "residual", residual.len(), product(kernel, m, n)?)?;
                 norm.check(kernel, n)
             }
         }
@@ -412,8 +413,8 @@ pub fn gemm_f32(
 ) -> Result<()> {
     const NAME: &str = "gemm_f32";
     let (n, k) = (b.n, b.k);
-    check_len(NAME, "a", a.len(), m * k)?;
-    check_len(NAME, "c", c.len(), m * n)?;
+    check_len(NAME, "a", a.len(), product(NAME, m, k)?)?;
+    check_len(NAME, "c", c.len(), product(NAME, m, n)?)?;
     epilogue.check(NAME, m, n)?;
     if m == 0 || n == 0 {
         return Ok(());

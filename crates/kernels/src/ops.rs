@@ -5,7 +5,7 @@
 //! a SIMD path where it pays: explicit intrinsics for `exp`, GELU, dot products and f16, and for
 //! the norms the same portable body compiled with AVX2 + FMA enabled.
 
-use crate::error::{Result, check_len, shape_error};
+use crate::error::{Result, check_len, rows_span, shape_error};
 use crate::gemm::{MR_MAX, PANEL, Row16};
 use crate::isa::Isa;
 
@@ -393,7 +393,8 @@ impl<'a, T: KvElem> Rows<'a, T> {
 
     fn check(&self, kernel: &'static str, what: &str, width: usize) -> Result<()> {
         if self.rows > 0
-            && (self.stride < width || (self.rows - 1) * self.stride + width > self.data.len())
+            && (self.stride < width
+                || rows_span(self.rows, self.stride, width).is_none_or(|s| s > self.data.len()))
         {
             return Err(shape_error(
                 kernel,
@@ -587,7 +588,9 @@ fn check_attention<T: KvElem>(
             format!("{} keys but {} values", keys.rows, values.rows),
         ));
     }
-    if queries.rows > 0 && (out_stride < d || (queries.rows - 1) * out_stride + d > out.len()) {
+    if queries.rows > 0
+        && (out_stride < d || rows_span(queries.rows, out_stride, d).is_none_or(|s| s > out.len()))
+    {
         return Err(shape_error(
             name,
             format!(

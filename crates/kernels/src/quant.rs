@@ -16,7 +16,7 @@
 //! Then `C[i, j] = (dot as f32 · sa[i]) · sw[j]`, evaluated in that order on every path, so the
 //! output before the epilogue is bit-identical across paths.
 
-use crate::error::{Result, check_len, shape_error};
+use crate::error::{Result, check_len, product, shape_error};
 use crate::gemm::{Epilogue, PANEL, SharedOut, norm_rows, partition, splits_rows};
 use crate::isa::Isa;
 use crate::team::Team;
@@ -84,7 +84,8 @@ pub struct PackedI8 {
 impl PackedI8 {
     /// Quantises and packs a row-major f32 `[n × k]` weight matrix.
     pub fn quantize(b: &[f32], n: usize, k: usize) -> Result<PackedI8> {
-        check_len("PackedI8::quantize", "b", b.len(), n * k)?;
+        const NAME: &str = "PackedI8::quantize";
+        check_len(NAME, "b", b.len(), product(NAME, n, k)?)?;
         let mut q = vec![0i8; n * k];
         let mut scales = vec![0f32; n];
         for j in 0..n {
@@ -96,7 +97,7 @@ impl PackedI8 {
     /// Packs weights already quantised to `[-127, 127]` with one scale per row.
     pub fn from_quantized(q: &[i8], scales: &[f32], n: usize, k: usize) -> Result<PackedI8> {
         const NAME: &str = "PackedI8::from_quantized";
-        check_len(NAME, "q", q.len(), n * k)?;
+        check_len(NAME, "q", q.len(), product(NAME, n, k)?)?;
         check_len(NAME, "scales", scales.len(), n)?;
         if k > MAX_K {
             return Err(shape_error(NAME, format!("k = {k} exceeds {MAX_K}")));
@@ -248,7 +249,7 @@ impl QuantizedRows {
     /// Checks the shape and sizes the buffers (growing only).
     fn prepare(&mut self, a: &[f32], m: usize, k: usize) -> Result<()> {
         const NAME: &str = "QuantizedRows::quantize";
-        check_len(NAME, "a", a.len(), m * k)?;
+        check_len(NAME, "a", a.len(), product(NAME, m, k)?)?;
         if k > MAX_K {
             return Err(shape_error(NAME, format!("k = {k} exceeds {MAX_K}")));
         }
@@ -462,7 +463,7 @@ pub fn gemm_i8(
 ) -> Result<()> {
     const NAME: &str = "gemm_i8";
     check(NAME, a, b)?;
-    check_len(NAME, "c", c.len(), a.m * b.n)?;
+    check_len(NAME, "c", c.len(), product(NAME, a.m, b.n)?)?;
     epilogue.check(NAME, a.m, b.n)?;
     let isa = isa.effective();
     let sink = Dequant {
@@ -487,7 +488,7 @@ pub fn gemm_i8_dots(
 ) -> Result<()> {
     const NAME: &str = "gemm_i8_dots";
     check(NAME, a, b)?;
-    check_len(NAME, "out", out.len(), a.m * b.n)?;
+    check_len(NAME, "out", out.len(), product(NAME, a.m, b.n)?)?;
     let sink = RawDots {
         n: b.n,
         out: SharedOut(out.as_mut_ptr()),

@@ -257,6 +257,32 @@ fn gemm_shapes_are_checked() {
     .unwrap_err();
     assert!(err.to_string().contains("bias"), "{err}");
     assert!(PackedF32::pack(&[0.0; 5], 2, 3).is_err());
+    // Shapes whose products overflow are refused, not wrapped.
+    let huge = usize::MAX / 2 + 1;
+    assert!(
+        gemm_f32(
+            Isa::Scalar,
+            &team,
+            &[0.0; 6],
+            huge,
+            &packed,
+            &mut c,
+            Epilogue::None
+        )
+        .is_err()
+    );
+    let data = [0f32; 8];
+    let rows = Rows {
+        data: &data,
+        stride: huge,
+        rows: 3,
+    };
+    let short = Rows {
+        data: &data,
+        stride: 4,
+        rows: 2,
+    };
+    assert!(ops::attend(Isa::Scalar, &[0.0; 4], rows, short, 1.0, &mut [0.0; 4]).is_err());
 }
 
 fn random_codes(rng: &mut Rng, len: usize, extreme: bool) -> Vec<i8> {
