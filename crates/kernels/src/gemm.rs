@@ -10,7 +10,8 @@
 use crate::error::{Result, check_len, product};
 use crate::isa::Isa;
 use crate::ops;
-use crate::team::{Team, split_range};
+use crate::team::Team;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Output columns per packed panel.
 pub const PANEL: usize = 16;
@@ -354,7 +355,7 @@ unsafe fn scalar_panel(
     }
 }
 
-/// Whether [`partition`] gives each worker whole rows (rather than a share of the panels).
+/// Whether [`Work`] cuts by rows (rather than by panels).
 pub(crate) fn splits_rows(nw: usize, m: usize, mr: usize, panels: usize, step: usize) -> bool {
     m.div_ceil(mr) >= 4 * nw || panels.div_ceil(step) < nw
 }
@@ -377,27 +378,71 @@ pub(crate) unsafe fn norm_rows(
     }
 }
 
-/// Which rows and panels a worker computes: row blocks when there are enough rows for every
-/// worker, else panels.
-pub(crate) fn partition(
-    w: usize,
-    nw: usize,
+/// The work of one product cut into items that workers take as they come free (an atomic
+/// counter), so a worker whose core is busy with something else delays the product by one item,
+/// not by a fixed share. Items are row blocks when there are enough rows for every worker
+/// (then each item owns whole rows), else blocks of panels over all rows.
+pub(crate) struct Work {
+    by_rows: bool,
+    items: usize,
+    /// Rows per item (by rows) or panels per item (by panels).
+    per_item: usize,
     m: usize,
-    mr: usize,
     panels: usize,
-    step: usize,
-) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-    let row_tiles = m.div_ceil(mr);
-    let panel_steps = panels.div_ceil(step);
-    if splits_rows(nw, m, mr, panels, step) {
-        let t = split_range(row_tiles, w, nw);
-        ((t.start * mr).min(m)..(t.end * mr).min(m), 0..panels)
-    } else {
-        let s = split_range(panel_steps, w, nw);
-        (
-            0..m,
-            (s.start * step).min(panels)..(s.end * step).min(panels),
-        )
+}
+
+impl Work {
+    pub(crate) fn new(nw: usize, m: usize, mr: usize, panels: usize, step: usize) -> Work {
+        let by_rows = splits_rows(nw, m, mr, panels, step);
+        if by_rows {
+            let tiles = m.div_ceil(mr);
+            // About eight items per worker: fine enough to balance, coarse enough that each
+            // item still streams the weights through the cache only once.
+            let tiles_per = (tiles / (8 * nw)).max(1);
+            let per_item = tiles_per * mr;
+            Work {
+                by_rows,
+                items: m.div_ceil(per_item),
+                per_item,
+                m,
+                panels,
+            }
+        } else {
+            let steps = panels.div_ceil(step);
+            let per_item = (steps / (4 * nw)).max(1) * step;
+            Work {
+                by_rows,
+                items: panels.div_ceil(per_item),
+                per_item,
+                m,
+                panels,
+            }
+        }
+    }
+
+    pub(crate) fn items(&self) -> usize {
+        self.items
+    }
+
+    /// Whether each item owns whole rows.
+    pub(crate) fn by_rows(&self) -> bool {
+        self.by_rows
+    }
+
+    /// Rows and panels of item `i`.
+    pub(crate) fn item(&self, i: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let start = i * self.per_item;
+        if self.by_rows {
+            (
+                start.min(self.m)..(start + self.per_item).min(self.m),
+                0..self.panels,
+            )
+        } else {
+            (
+                0..self.m,
+                start.min(self.panels)..(start + self.per_item).min(self.panels),
+            )
+        }
     }
 }
 
@@ -424,15 +469,22 @@ pub fn gemm_f32(
     let out = SharedOut(c.as_mut_ptr());
     let panels = b.panels();
     let norm = epilogue.row_norm();
+    let next = AtomicUsize::new(0);
     team.region(|w| {
-        let nw = w.count;
-        let (rows, pans) = partition(w.index, nw, m, tile.mr, panels, tile.np);
-        // Whole rows finish inside one worker's block loop: normalise them there.
-        let inline = splits_rows(nw, m, tile.mr, panels, tile.np) && panels <= NC_PANELS;
+        let work = Work::new(w.count, m, tile.mr, panels, tile.np);
+        // Whole rows finish inside one item's block loop: normalise them there.
+        let inline = work.by_rows() && panels <= NC_PANELS;
         let inline_norm = if inline { norm.as_ref() } else { None };
-        // SAFETY: `partition` gives each worker disjoint rows or disjoint panels of C, the
-        // lengths were checked above, and the kernel belongs to a supported ISA.
-        unsafe { f32_block(isa, tile, a, m, b, out, rows, pans, &epilogue, inline_norm) };
+        loop {
+            let item = next.fetch_add(1, Ordering::Relaxed);
+            if item >= work.items() {
+                break;
+            }
+            let (rows, pans) = work.item(item);
+            // SAFETY: items are disjoint blocks of rows or of panels of C, each taken by one
+            // worker; the lengths were checked above; the kernel belongs to a supported ISA.
+            unsafe { f32_block(isa, tile, a, m, b, out, rows, pans, &epilogue, inline_norm) };
+        }
         if let (Some(norm), false) = (norm.as_ref(), inline) {
             w.barrier();
             // SAFETY: after the barrier the product is complete; each worker takes its own rows.

@@ -17,9 +17,10 @@
 //! output before the epilogue is bit-identical across paths.
 
 use crate::error::{Result, check_len, product, shape_error};
-use crate::gemm::{Epilogue, PANEL, SharedOut, norm_rows, partition, splits_rows};
+use crate::gemm::{Epilogue, PANEL, SharedOut, Work, norm_rows};
 use crate::isa::Isa;
 use crate::team::Team;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The largest inner dimension: keeps `Σ a·w` inside i32 (`k · 127² < 2³¹`).
 pub const MAX_K: usize = 131_072;
@@ -506,49 +507,56 @@ fn drive(isa: Isa, team: &Team, a: &QuantizedRows, b: &PackedI8, sink: &dyn Tile
     let k_groups = b.k_groups();
     let panels = b.panels();
     let row_step = sink.has_row_step();
+    let next = AtomicUsize::new(0);
     team.region(|w| {
-        let nw = w.count;
-        let (rows, pans) = partition(w.index, nw, m, mr_max, panels, np_max);
-        let inline = splits_rows(nw, m, mr_max, panels, np_max) && panels <= NC_PANELS;
+        let work = Work::new(w.count, m, mr_max, panels, np_max);
+        let inline = work.by_rows() && panels <= NC_PANELS;
         let mut dots = [0i32; MR_MAX * TILE_COLS];
-        let mut jc = pans.start;
-        while jc < pans.end {
-            let jend = (jc + NC_PANELS).min(pans.end);
-            let mut i = rows.start;
-            while i < rows.end {
-                let mr = mr_max.min(rows.end - i);
-                let mut p = jc;
-                while p < jend {
-                    let np = np_max.min(jend - p);
-                    let j0 = p * PANEL;
-                    let nv = (np * PANEL).min(n - j0);
-                    // SAFETY: rows i..i+mr of A (stride a.stride, 4 * k_groups bytes each),
-                    // panels p..p+np of B and their sums lie inside the buffers; `dots` holds
-                    // MR_MAX × TILE_COLS; the kernel's ISA is supported (effective).
-                    unsafe {
-                        kernel(
-                            k_groups,
-                            a.data.as_ptr().add(i * a.stride),
-                            a.stride,
-                            b.as_ptr().add(p * k_groups * 64),
-                            k_groups * 64,
-                            b.sums.as_ptr().add(j0),
-                            dots.as_mut_ptr(),
-                            mr,
-                            np,
-                        );
-                        // SAFETY: `partition` gives this worker rows × panels no other touches.
-                        sink.tile(i, mr, j0, nv, &dots);
-                    }
-                    p += np;
-                }
-                if row_step && inline {
-                    // SAFETY: this worker owns rows i..i+mr entirely, now complete.
-                    unsafe { sink.rows(i..i + mr) };
-                }
-                i += mr;
+        loop {
+            let item = next.fetch_add(1, Ordering::Relaxed);
+            if item >= work.items() {
+                break;
             }
-            jc = jend;
+            let (rows, pans) = work.item(item);
+            let mut jc = pans.start;
+            while jc < pans.end {
+                let jend = (jc + NC_PANELS).min(pans.end);
+                let mut i = rows.start;
+                while i < rows.end {
+                    let mr = mr_max.min(rows.end - i);
+                    let mut p = jc;
+                    while p < jend {
+                        let np = np_max.min(jend - p);
+                        let j0 = p * PANEL;
+                        let nv = (np * PANEL).min(n - j0);
+                        // SAFETY: rows i..i+mr of A (stride a.stride, 4 * k_groups bytes each),
+                        // panels p..p+np of B and their sums lie inside the buffers; `dots` holds
+                        // MR_MAX × TILE_COLS; the kernel's ISA is supported (effective).
+                        unsafe {
+                            kernel(
+                                k_groups,
+                                a.data.as_ptr().add(i * a.stride),
+                                a.stride,
+                                b.as_ptr().add(p * k_groups * 64),
+                                k_groups * 64,
+                                b.sums.as_ptr().add(j0),
+                                dots.as_mut_ptr(),
+                                mr,
+                                np,
+                            );
+                            // SAFETY: each item (rows × panels) is taken by one worker only.
+                            sink.tile(i, mr, j0, nv, &dots);
+                        }
+                        p += np;
+                    }
+                    if row_step && inline {
+                        // SAFETY: this worker owns rows i..i+mr entirely, now complete.
+                        unsafe { sink.rows(i..i + mr) };
+                    }
+                    i += mr;
+                }
+                jc = jend;
+            }
         }
         if row_step && !inline {
             w.barrier();

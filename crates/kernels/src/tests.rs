@@ -832,14 +832,18 @@ fn f16_conversions_match_ieee_on_every_path() {
 }
 
 #[test]
-fn partition_covers_every_tile_once() {
-    for m in [1, 5, 6, 7, 100] {
+fn work_items_cover_every_tile_once() {
+    for m in [1, 5, 6, 7, 100, 1000] {
         for panels in [1, 2, 3, 24, 97] {
             for nw in 1..5 {
                 for step in [1, 2] {
+                    let work = gemm::Work::new(nw, m, 6, panels, step);
                     let mut seen = vec![0u32; m * panels];
-                    for w in 0..nw {
-                        let (rows, pans) = gemm::partition(w, nw, m, 6, panels, step);
+                    for item in 0..work.items() {
+                        let (rows, pans) = work.item(item);
+                        if work.by_rows() {
+                            assert_eq!(pans, 0..panels);
+                        }
                         for r in rows {
                             for p in pans.clone() {
                                 seen[r * panels + p] += 1;
