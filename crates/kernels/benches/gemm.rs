@@ -159,6 +159,31 @@ fn main() {
             ops / gelu_s / 1e9,
             (gelu_s / bias_s - 1.0) * 100.0
         );
+        let mut qa = QuantizedRows::new();
+        qa.quantize(isa, &a, m, k).expect("shape");
+        let (_, bias_s) = median_secs(|| {
+            gemm_i8(isa, &team, &qa, &packed_i8, &mut c, Epilogue::Bias(&bias)).expect("shape")
+        });
+        let (gelu_wall, gelu_s) = median_secs(|| {
+            gemm_i8(
+                isa,
+                &team,
+                &qa,
+                &packed_i8,
+                &mut c,
+                Epilogue::BiasGelu(&bias),
+            )
+            .expect("shape")
+        });
+        println!(
+            "{:<15} {:<6} {:>3} | int8 + bias + GELU: {:.1} G/s, {:.1} per core ({:+.1}% CPU time against bias alone)",
+            format!("{m}×{k}×{n}"),
+            isa.name(),
+            physical_cores(),
+            ops / gelu_wall / 1e9,
+            ops / gelu_s / 1e9,
+            (gelu_s / bias_s - 1.0) * 100.0
+        );
     }
     attention();
     encoder_layer();

@@ -201,10 +201,18 @@ impl Epilogue<'_> {
         match self {
             Epilogue::None => {}
             Epilogue::Bias(bias) => add_assign(values, &bias[cols]),
-            Epilogue::BiasGelu(bias) => {
-                add_assign(values, &bias[cols]);
-                ops::gelu(isa, values);
-            }
+            Epilogue::BiasGelu(bias) => match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx512 => {
+                    // SAFETY: `isa` is effective (the drivers pass `isa.effective()`), so AVX2
+                    // and FMA are present.
+                    unsafe { crate::x86::vec::bias_gelu_avx2(values, &bias[cols]) }
+                }
+                _ => {
+                    add_assign(values, &bias[cols]);
+                    ops::gelu(isa, values);
+                }
+            },
             Epilogue::BiasResidual { bias, residual }
             | Epilogue::BiasResidualNorm { bias, residual, .. } => {
                 let r = &residual[row * n + col0..row * n + cols.end];

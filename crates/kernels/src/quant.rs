@@ -408,8 +408,13 @@ impl TileSink for Dequant<'_> {
             let sa = self.a_scales[i + r];
             let sw = &self.b_scales[j0..j0 + nv];
             let d = &dots[r * TILE_COLS..r * TILE_COLS + nv];
-            for ((v, &d), &sw) in values.iter_mut().zip(d).zip(sw) {
-                *v = (d as f32 * sa) * sw;
+            match self.isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the ISA is effective, so AVX2 is present.
+                Isa::Avx2 | Isa::Avx512 => unsafe {
+                    crate::x86::int8::dequant_avx2(values, d, sa, sw)
+                },
+                _ => dequant(values, d, sa, sw),
             }
             self.epilogue.apply(self.isa, self.n, i + r, j0, values);
         }
@@ -424,6 +429,15 @@ impl TileSink for Dequant<'_> {
             // SAFETY: the caller owns these complete rows.
             unsafe { norm_rows(self.isa, self.out, self.n, rows, &norm) };
         }
+    }
+}
+
+/// `values[c] = (dots[c] as f32 · sa) · sw[c]`: the same operations, in the same order, on
+/// every path.
+#[inline(always)]
+pub(crate) fn dequant(values: &mut [f32], dots: &[i32], sa: f32, sw: &[f32]) {
+    for ((v, &d), &sw) in values.iter_mut().zip(dots).zip(sw) {
+        *v = (d as f32 * sa) * sw;
     }
 }
 

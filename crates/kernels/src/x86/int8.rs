@@ -8,7 +8,16 @@
 use std::arch::x86_64::*;
 
 use crate::gemm::PANEL;
-use crate::quant::{TILE_COLS, quantize_value, row_scale};
+use crate::quant::{TILE_COLS, dequant, quantize_value, row_scale};
+
+/// The portable dequantisation compiled for AVX2 (eight lanes, bit-identical results).
+///
+/// # Safety
+/// AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn dequant_avx2(values: &mut [f32], dots: &[i32], sa: f32, sw: &[f32]) {
+    dequant(values, dots, sa, sw);
+}
 
 /// # Safety
 /// As [`crate::quant::I8Kernel`] on a CPU with AVX2; `mr <= 4`, `np == 1`.
