@@ -56,7 +56,8 @@ def llama_src(path: str | None) -> Path:
         bundle = home / "node_modules" / "node-llama-cpp" / "llama" / "gitRelease.bundle"
         if not bundle.is_file():
             sys.exit(f"{bundle} not found; hint: run bash scripts/llama-reference-setup.sh or pass --llama-src")
-        subprocess.run(["git", "clone", "--quiet", str(bundle), str(dest)], check=True)
+        subprocess.run(["git", "-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false",
+                        "clone", "--quiet", str(bundle), str(dest)], check=True)
     return dest
 
 
