@@ -104,6 +104,17 @@ pub enum Command {
     /// Show the effective configuration and where docent keeps things
     Config(ConfigArgs),
 
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    ///
+    /// For example `docent completions bash > ~/.local/share/bash-completion/completions/docent`;
+    /// `scripts/install.sh` installs them for the shells it finds.
+    Completions(CompletionsArgs),
+
+    /// Print the manual page (roff), or write one page per subcommand into a folder
+    ///
+    /// For example `docent man | man -l -`, or `docent man --dir ~/.local/share/man/man1`.
+    Man(ManArgs),
+
     /// Internal: extract one PDF from standard input (used to isolate the PDF parser)
     #[command(name = "__pdf-worker", hide = true)]
     PdfWorker,
@@ -356,4 +367,18 @@ pub struct ConfigArgs {
     /// Print the commented default configuration instead
     #[arg(long)]
     pub default: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write docent.1 and a page per subcommand (docent-index.1, …) into this folder instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

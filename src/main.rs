@@ -43,8 +43,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    if let Command::PdfWorker = command {
-        return Ok(ExitCode::from(docent_parse::pdf::worker_main() as u8));
+    // Commands that need no settings, index or runtime.
+    match &command {
+        Command::PdfWorker => {
+            return Ok(ExitCode::from(docent_parse::pdf::worker_main() as u8));
+        }
+        Command::Completions(args) => return commands::completions::run(args),
+        Command::Man(args) => return commands::man::run(args),
+        _ => {}
     }
     let ctx = settings::resolve(&cli.global)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -66,7 +72,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reindex(args) => rt.block_on(commands::reindex::run(&ctx, &cli.global, &args)),
         Command::Models(cmd) => commands::models::run(&ctx, &cmd),
         Command::Eval(cmd) => rt.block_on(commands::eval::run(&ctx, &cli.global, &cmd)),
-        Command::PdfWorker => unreachable!("handled above"),
+        Command::PdfWorker | Command::Completions(_) | Command::Man(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod ask;
+pub mod completions;
 pub mod config;
 pub mod daemon;
 pub mod eval;
@@ -8,6 +9,7 @@ pub mod files;
 pub mod folders;
 pub mod index;
 pub mod inspect;
+pub mod man;
 pub mod models;
 pub mod reindex;
 pub mod search;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `docent` binary over the fixtures, each in its own data directory.
 
 mod ask;
+mod completions;
 mod daemon;
 mod index;
 mod inspect;
