@@ -12,6 +12,10 @@
 //! without them and says, per file, what to install ([`SkipReason::NeedsOcr`]). Running them as
 //! child processes also puts them under the worker's limits (time, memory) for free.
 //!
+//! Rendered pages are handed to Tesseract without a resolution hint: measured on the skewed,
+//! speckled contract page, its own estimate read better (character error rate 4.2%) than
+//! `--dpi 300` (5.3%).
+//!
 //! Words that Tesseract is less than [`OcrOptions::min_confidence`] sure of are left out of the
 //! text entirely: the text is what gets indexed, shown and quoted back when citations are
 //! checked, and a misread word is worse there than a missing one. Pages recognised with OCR are
