@@ -213,6 +213,14 @@ fn finds_a_clause_in_a_scanned_pdf_on_its_page() {
     std::fs::create_dir_all(&root).unwrap();
     let scan = docent_test_support::repo_root().join("fixtures-scanned/contract-scanned.pdf");
     std::fs::copy(&scan, root.join("contract-scanned.pdf")).unwrap();
+    // With OCR off it is skipped as before...
+    let s = stdout_json(&env.run(&["index", "--json", root.to_str().unwrap()]));
+    assert_eq!(s["files_indexed"], 0, "{s}");
+    assert_eq!(
+        s["files_skipped"][0]["reason"], "no text layer (scanned?)",
+        "{s}"
+    );
+    // ...and once OCR is on, the next run reads it although the file did not change.
     let out = env
         .cmd()
         .env("DOCENT_OCR_ENABLED", "true")

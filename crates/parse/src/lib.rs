@@ -219,6 +219,15 @@ pub fn parse_bytes(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Out
     }
 }
 
+/// Whether an unchanged file that was skipped for `reason` (as recorded, the [`SkipReason`]'s
+/// text) should be parsed again: it waited for OCR (scanned, OCR off or not installed), and
+/// OCR can run now. Installing Tesseract or turning `[ocr]` on then indexes such files on the
+/// next run without touching them.
+pub fn waits_for_ocr(reason: &str, ocr: &OcrOptions) -> bool {
+    let waited = reason.starts_with("needs OCR") || reason == SkipReason::NoTextLayer.to_string();
+    waited && ocr.job(true).is_ok()
+}
+
 fn first_warning_or_empty(warnings: Vec<String>) -> SkipReason {
     match warnings.into_iter().next() {
         Some(w) => SkipReason::NothingParsed(w),

@@ -320,3 +320,25 @@ fn ocr_runs_inside_the_limited_worker() {
     let (photo, _) = parse_one(&scanned("roof-photo.jpg"), &opts);
     assert!(photo.text.contains("Okafor"), "{}", photo.text);
 }
+
+#[test]
+fn files_that_waited_for_ocr_are_retried_once_it_can_run() {
+    let needs = SkipReason::NeedsOcr(OcrUnavailable::NotInstalled("tesseract")).to_string();
+    let no_layer = SkipReason::NoTextLayer.to_string();
+    let off = OcrOptions::default();
+    assert!(!docent_parse::waits_for_ocr(&needs, &off));
+    assert!(!docent_parse::waits_for_ocr(&no_layer, &off));
+    let missing = OcrOptions {
+        enabled: true,
+        tools: OcrTools::Explicit {
+            tesseract: None,
+            pdftoppm: None,
+        },
+        ..OcrOptions::default()
+    };
+    assert!(!docent_parse::waits_for_ocr(&needs, &missing));
+    let Some(ready) = ocr_available() else { return };
+    assert!(docent_parse::waits_for_ocr(&needs, &ready));
+    assert!(docent_parse::waits_for_ocr(&no_layer, &ready));
+    assert!(!docent_parse::waits_for_ocr("encrypted", &ready));
+}
