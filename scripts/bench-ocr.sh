@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # OCR throughput and peak memory: every scan in fixtures-scanned/ (COPIES times) through the
 # isolated worker, THREADS at a time, as `docent index` runs them (one worker per file, default
-# [ocr] settings: 300 dpi, eng, confidence 60, one tesseract thread per page).
+# [ocr] settings: 300 dpi, eng, confidence 30, one tesseract thread per page).
 #
 #   cargo build --release --example pdf-worker -p docent-parse   (or use the docent binary)
 #   scripts/bench-ocr.sh target/release/examples/pdf-worker [COPIES] [THREADS]
@@ -23,7 +23,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 job() {
-    printf '{"kind":"%s","memory_bytes":2147483648,"cpu_secs":600,"time_ms":600000,"ocr":{"tesseract":"%s","pdftoppm":"%s","languages":"eng","psm":%s,"min_confidence":60.0,"dpi":300,"max_pixels":60000000}}\n' \
+    printf '{"kind":"%s","memory_bytes":2147483648,"cpu_secs":600,"time_ms":600000,"ocr":{"tesseract":"%s","pdftoppm":"%s","languages":"eng","psm":%s,"min_confidence":30.0,"dpi":300,"max_pixels":60000000}}\n' \
         "$1" "$tesseract" "$pdftoppm" "$psm"
 }
 export -f job

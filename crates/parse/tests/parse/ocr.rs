@@ -136,11 +136,9 @@ fn scanned_contract_is_read_with_page_numbers() {
             "character error rate, scanned contract page {page}: {:.2}%",
             rate * 100.0
         );
-        if page == 2 {
-            assert!(rate <= 0.02, "CER {rate:.4} on the clean page");
-        } else {
-            assert!(rate <= 0.05, "CER {rate:.4} on page {page}");
-        }
+        // The clean page, and the rotated and skewed ones.
+        let limit = if page == 2 { 0.01 } else { 0.03 };
+        assert!(rate <= limit, "CER {rate:.4} on page {page}");
     }
 }
 
