@@ -15,6 +15,30 @@ pub fn run(ctx: &Context, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     println!("# models directory: {}", ctx.paths.models_dir.display());
     println!("# user config:      {}", ctx.paths.config_file().display());
     println!("# embedding model:  {}", ctx.embed_model_dir().display());
+    let ocr = docent_parse::ocr::installed();
+    match (&ocr.tesseract, &ocr.pdftoppm) {
+        (Some(tesseract), pdftoppm) => {
+            let langs = docent_parse::ocr::languages(tesseract);
+            println!(
+                "# OCR:              {} (languages installed: {}){}",
+                crate::commands::display_path(&tesseract.to_string_lossy()),
+                if langs.is_empty() {
+                    "none".to_string()
+                } else {
+                    langs.join(", ")
+                },
+                if pdftoppm.is_none() {
+                    "; pdftoppm missing: scanned PDF pages need poppler"
+                } else {
+                    ""
+                }
+            );
+        }
+        (None, _) => println!(
+            "# OCR:              not available: {}",
+            docent_parse::OcrUnavailable::NotInstalled("tesseract")
+        ),
+    }
     println!();
     print!("{}", toml::to_string(&ctx.settings)?);
     Ok(ExitCode::SUCCESS)

@@ -38,6 +38,9 @@ impl Env {
         let mut c = Command::cargo_bin("docent").unwrap();
         c.env("DOCENT_HOME", self.home.path())
             .env_remove("DOCENT_CONFIG")
+            // OCR is off unless a test turns it on: outcomes must not depend on whether
+            // Tesseract is installed.
+            .env("DOCENT_OCR_ENABLED", "false")
             .env("NO_COLOR", "1")
             .current_dir(self.work.path());
         c

@@ -193,3 +193,66 @@ fn search_without_an_index_says_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("docent index"), "{}", stderr(&out));
 }
+
+/// A scanned contract (no text layer) is recognised with OCR when indexed, and its clause is
+/// found on the right page. Needs Tesseract and poppler (skipped without them unless
+/// `DOCENT_REQUIRE_OCR` is set, as in CI).
+#[test]
+fn finds_a_clause_in_a_scanned_pdf_on_its_page() {
+    let installed = docent_parse::ocr::installed();
+    if installed.tesseract.is_none() || installed.pdftoppm.is_none() {
+        assert!(
+            std::env::var_os("DOCENT_REQUIRE_OCR").is_none(),
+            "tesseract and pdftoppm are required"
+        );
+        eprintln!("skipping: tesseract or pdftoppm not installed");
+        return;
+    }
+    let env = Env::new();
+    let root = env.work.path().join("scans");
+    std::fs::create_dir_all(&root).unwrap();
+    let scan = docent_test_support::repo_root().join("fixtures-scanned/contract-scanned.pdf");
+    std::fs::copy(&scan, root.join("contract-scanned.pdf")).unwrap();
+    // With OCR off it is skipped as before...
+    let s = stdout_json(&env.run(&["index", "--json", root.to_str().unwrap()]));
+    assert_eq!(s["files_indexed"], 0, "{s}");
+    assert_eq!(
+        s["files_skipped"][0]["reason"], "no text layer (scanned?)",
+        "{s}"
+    );
+    // ...and once OCR is on, the next run reads it although the file did not change.
+    let out = env
+        .cmd()
+        .env("DOCENT_OCR_ENABLED", "true")
+        .args(["index", "--json", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout_json(&out);
+    assert_eq!(s["files_indexed"], 1, "{s}");
+
+    let v = search(
+        &env,
+        &[
+            "--mode",
+            "bm25",
+            "liquidated damages per calendar day of delay",
+        ],
+    );
+    let hit = top(&v);
+    assert!(
+        hit["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("contract-scanned.pdf"),
+        "{v:#}"
+    );
+    assert_eq!(hit["page"], 2, "{v:#}");
+    assert!(
+        hit["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("liquidated damages"),
+        "{v:#}"
+    );
+}

@@ -23,6 +23,7 @@ pub const CONFIG_FILE: &str = "docent.toml";
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub ingest: IngestSettings,
+    pub ocr: OcrSettings,
     pub chunk: ChunkSettings,
     pub embed: EmbedSettings,
     pub search: SearchSettings,
@@ -40,8 +41,23 @@ pub struct IngestSettings {
     pub follow_symlinks: bool,
     pub pdf_timeout_secs: u64,
     pub pdf_subprocess: bool,
+    /// Address space of the PDF/OCR worker process, in MiB.
+    pub worker_memory_mb: u64,
     pub email_attachments: bool,
     pub threads: usize,
+}
+
+/// Recognising scanned pages and images (`[ocr]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcrSettings {
+    pub enabled: bool,
+    /// Tesseract language codes.
+    pub languages: Vec<String>,
+    /// Words recognised with less confidence (0–100) are left out of the text.
+    pub min_confidence: u8,
+    /// Resolution scanned PDF pages are rendered at.
+    pub dpi: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -237,6 +253,21 @@ impl Settings {
             &["hybrid", "bm25", "vector"],
         )?;
         one_of("search.fusion", &self.search.fusion, &["rrf", "score"])?;
+        if self.ocr.min_confidence > 100 {
+            return Err(format!(
+                "`ocr.min_confidence` is {}; expected 0 to 100",
+                self.ocr.min_confidence
+            ));
+        }
+        if !(72..=1200).contains(&self.ocr.dpi) {
+            return Err(format!(
+                "`ocr.dpi` is {}; expected 72 to 1200",
+                self.ocr.dpi
+            ));
+        }
+        if self.ocr.enabled && self.ocr.languages.is_empty() {
+            return Err("`ocr.languages` is empty; expected at least one, such as \"eng\"".into());
+        }
         if !(0.0..=0.5).contains(&self.chunk.overlap) {
             return Err(format!(
                 "`chunk.overlap` is {}; expected a fraction from 0 to 0.5",
@@ -475,6 +506,10 @@ mod tests {
         assert_eq!(s.llm.device, "auto");
         assert!(s.llm.max_tokens < s.llm.context_length);
         assert!(s.ask.min_relevance > 0.0 && s.ask.min_relevance < 1.0);
+        assert!(s.ocr.enabled);
+        assert_eq!(s.ocr.languages, ["eng"]);
+        assert_eq!(s.ocr.dpi, 300);
+        assert_eq!(s.ingest.worker_memory_mb, 2048);
     }
 
     #[test]

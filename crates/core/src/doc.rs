@@ -110,6 +110,10 @@ impl fmt::Debug for EmailMeta {
     }
 }
 
+/// Key of [`Document::meta`] listing the pages whose text was recognised with OCR, as page
+/// numbers joined by commas (`"1,3"`). A chunk is OCR text when its page is listed.
+pub const META_OCR_PAGES: &str = "ocr_pages";
+
 /// One parsed document: normalised text (sanitised of terminal control characters), its blocks
 /// and its metadata.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]

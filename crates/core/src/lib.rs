@@ -21,8 +21,8 @@ pub mod text;
 
 pub use answer::{Answer, AnswerSentence, Citation, Source};
 pub use doc::{
-    Block, BlockKind, Chunk, DocKind, Document, EmailMeta, Hit, LineRange, SearchFilter, Span,
-    embedding_text,
+    Block, BlockKind, Chunk, DocKind, Document, EmailMeta, Hit, LineRange, META_OCR_PAGES,
+    SearchFilter, Span, embedding_text,
 };
 pub use generate::{ChatMessage, GenerationStats, Generator, Role, SamplingParams, StopReason};
 pub use id::{ChunkId, ContentHash, DocId};

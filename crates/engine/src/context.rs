@@ -6,7 +6,7 @@ use std::time::Duration;
 use docent_chunk::ChunkConfig;
 use docent_config::{Paths, Settings};
 use docent_embed::{BertEmbedder, EmbedOptions, HfTokenCounter};
-use docent_parse::{ParseOptions, PdfIsolation};
+use docent_parse::{OcrOptions, OcrTools, ParseOptions, PdfIsolation, WorkerLimits};
 
 use crate::Result;
 
@@ -38,7 +38,23 @@ impl Context {
                 (Some(exe), true) => PdfIsolation::Subprocess { exe: exe.clone() },
                 _ => PdfIsolation::InProcess,
             },
+            worker_limits: WorkerLimits {
+                memory_bytes: i.worker_memory_mb.saturating_mul(1024 * 1024),
+                // A PDF's text can be several times its compressed size; more than that is a bomb.
+                output_bytes: i
+                    .max_file_mb
+                    .saturating_mul(4 * 1024 * 1024)
+                    .max(64 * 1024 * 1024),
+            },
             parse_attachments: i.email_attachments,
+            ocr: OcrOptions {
+                enabled: self.settings.ocr.enabled,
+                languages: self.settings.ocr.languages.clone(),
+                min_confidence: f32::from(self.settings.ocr.min_confidence),
+                dpi: self.settings.ocr.dpi,
+                tools: OcrTools::OnPath,
+                ..OcrOptions::default()
+            },
         }
     }
 

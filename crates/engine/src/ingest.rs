@@ -374,6 +374,10 @@ impl Ingester {
             match self.manifest.get(&key)? {
                 Some(rec)
                     if is_unchanged(&rec, found)
+                        && !(rec.status == FileStatus::Skipped
+                            && rec.reason.as_deref().is_some_and(|r| {
+                                docent_parse::waits_for_ocr(r, &self.ctx.parse_options().ocr)
+                            }))
                         && !(retry_failed
                             && rec.status == FileStatus::Failed
                             && !is_quarantined(&rec)) =>

@@ -12,6 +12,8 @@ pub enum Format {
     Eml,
     Mbox,
     Maildir,
+    /// A scanned page or photograph (PNG, JPEG, TIFF), read with OCR.
+    Image,
 }
 
 impl Format {
@@ -23,7 +25,13 @@ impl Format {
             Format::Eml => "eml",
             Format::Mbox => "mbox",
             Format::Maildir => "maildir",
+            Format::Image => "image",
         }
+    }
+
+    /// Formats whose content is text (a binary file behind their extension is skipped).
+    pub fn is_text(self) -> bool {
+        !matches!(self, Format::Pdf | Format::Image)
     }
 }
 
@@ -35,6 +43,8 @@ impl Format {
 /// - `.eml` → one message; `.mbox`, or any file whose first line starts with `From ` → mbox
 /// - a file in a folder named `cur` or `new` whose parent also has `cur`/`new`/`tmp` → Maildir
 ///   message
+/// - `.png`, `.jpg`/`.jpeg`, `.tif`/`.tiff`, or content starting with a PNG, JPEG or TIFF
+///   signature → image (read with OCR)
 pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
     let ext = path
         .extension()
@@ -45,6 +55,7 @@ pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
         Some("md" | "markdown" | "mdown" | "mkd") => return Some(Format::Markdown),
         Some("eml") => return Some(Format::Eml),
         Some("mbox" | "mbx") => return Some(Format::Mbox),
+        Some("png" | "jpg" | "jpeg" | "tif" | "tiff") => return Some(Format::Image),
         _ => {}
     }
     if head.starts_with(b"%PDF-") {
@@ -57,7 +68,9 @@ pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
         return Some(Format::Maildir);
     }
     match ext.as_deref() {
+        // A text extension wins over image content (which is then skipped as binary).
         Some("txt" | "text" | "rst" | "org" | "adoc" | "asciidoc") => Some(Format::Text),
+        _ if crate::image::ImageType::sniff(head).is_some() => Some(Format::Image),
         _ => None,
     }
 }
@@ -97,7 +110,13 @@ mod tests {
             detect(Path::new("inbox"), b"From a@b Mon Jan  1 00:00:00 2024\n"),
             Some(Format::Mbox)
         );
-        assert_eq!(detect(Path::new("photo.jpg"), b"\xff\xd8"), None);
+        assert_eq!(detect(Path::new("photo.jpg"), b""), Some(Format::Image));
+        assert_eq!(detect(Path::new("scan.TIFF"), b""), Some(Format::Image));
+        assert_eq!(
+            detect(Path::new("noext"), b"\x89PNG\r\n\x1a\n...."),
+            Some(Format::Image)
+        );
+        assert_eq!(detect(Path::new("photo.gif"), b"GIF89a"), None);
         assert_eq!(detect(Path::new("README"), b"hello"), None);
     }
 }

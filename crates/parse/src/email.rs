@@ -9,7 +9,8 @@
 //!
 //! PDF, plain-text and Markdown attachments become documents of their own (when
 //! [`ParseOptions::parse_attachments`]), parsed by [`crate::pdf`], [`crate::text`] and
-//! [`crate::markdown`], with the message as their `parent`. An attachment that cannot be parsed, or a message of an mbox that
+//! [`crate::markdown`], with the message as their `parent`; all PDF attachments of a file share
+//! its one deadline. An attachment that cannot be parsed, or a message of an mbox that
 //! cannot be read, is a warning; the rest of the file is still indexed. A file with no readable
 //! message at all is [`ParseError::Corrupt`].
 
@@ -23,7 +24,7 @@ use std::path::Path;
 use docent_core::text::sanitize;
 use docent_core::{Block, BlockKind, DocId, DocKind, Document, EmailMeta};
 
-use crate::{Format, ParseError, ParseOptions, Parsed, Result};
+use crate::{Deadline, Format, ParseError, ParseOptions, Parsed, Result};
 
 use message::{AttachmentKind, Mail};
 
@@ -38,18 +39,24 @@ pub(crate) fn parse_message_file(
     format: Format,
     bytes: &[u8],
     opts: &ParseOptions,
+    deadline: Deadline,
 ) -> Result<Parsed> {
     let mail = message::read(without_postmark(bytes), opts.parse_attachments)
         .map_err(|detail| corrupt(path, detail))?;
     let mut out = Output::default();
-    build(path, format.name(), None, mail, opts, &mut out);
+    build(path, format.name(), None, mail, opts, deadline, &mut out);
     Ok(out.into_parsed())
 }
 
 /// Parses an mbox: one document per message, part `message {n}` (from 1), attachments
 /// `message {n}/attachment {i} {name}`. A message that cannot be read is a warning naming its
 /// number; the others are still parsed.
-pub(crate) fn parse_mbox(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Parsed> {
+pub(crate) fn parse_mbox(
+    path: &Path,
+    bytes: &[u8],
+    opts: &ParseOptions,
+    deadline: Deadline,
+) -> Result<Parsed> {
     let messages = mbox::split(bytes);
     if messages.is_empty() {
         return Err(corrupt(path, "no messages found".to_string()));
@@ -64,6 +71,7 @@ pub(crate) fn parse_mbox(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Resu
                 Some(format!("message {n}")),
                 mail,
                 opts,
+                deadline,
                 &mut out,
             ),
             Err(why) => out.warnings.push(format!("message {n}: {why}")),
@@ -117,13 +125,15 @@ impl Output {
     }
 }
 
-/// Adds the documents of one message (itself, then its parsed attachments) to `out`.
+/// Adds the documents of one message (itself, then its parsed attachments) to `out`. PDF
+/// attachments share the file's `deadline`: once it has passed, the rest are not started.
 fn build(
     path: &Path,
     parser: &str,
     part: Option<String>,
     mail: Mail,
     opts: &ParseOptions,
+    deadline: Deadline,
     out: &mut Output,
 ) {
     let path_str = path.to_string_lossy();
@@ -193,7 +203,9 @@ fn build(
             None => label.clone(),
         };
         let result = match att.kind {
-            AttachmentKind::Pdf => crate::pdf::parse_part(path, Some(&att_part), &att.bytes, opts),
+            AttachmentKind::Pdf => {
+                crate::pdf::parse_part(path, Some(&att_part), &att.bytes, opts, deadline)
+            }
             AttachmentKind::Markdown => {
                 crate::markdown::parse_part(path, Some(&att_part), &att.bytes)
             }

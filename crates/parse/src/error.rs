@@ -18,8 +18,41 @@ pub enum SkipReason {
     Encrypted,
     /// A PDF whose pages have no extractable text (a scan without OCR).
     NoTextLayer,
+    /// Scanned pages or an image that need OCR, which is turned off or not installed.
+    NeedsOcr(OcrUnavailable),
+    /// An image larger than the OCR pixel limit (an image bomb, or a poster-sized scan).
+    ImageTooLarge {
+        width: u64,
+        height: u64,
+        limit: u64,
+    },
     /// The file parsed but yielded no document; the text says why.
     NothingParsed(String),
+}
+
+/// Why OCR could not run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OcrUnavailable {
+    /// `[ocr] enabled = false`.
+    Off,
+    /// A program is missing from `PATH` (`tesseract`, or `pdftoppm` for PDF pages).
+    NotInstalled(&'static str),
+}
+
+/// How to install what OCR needs, for people.
+pub const OCR_INSTALL_HINT: &str = "install Tesseract and poppler: `apt install tesseract-ocr tesseract-ocr-eng poppler-utils` (Debian/Ubuntu), `brew install tesseract poppler` (macOS)";
+
+impl fmt::Display for OcrUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OcrUnavailable::Off => {
+                f.write_str("OCR is turned off (hint: set `[ocr] enabled = true`)")
+            }
+            OcrUnavailable::NotInstalled(program) => {
+                write!(f, "`{program}` is not installed (hint: {OCR_INSTALL_HINT})")
+            }
+        }
+    }
 }
 
 impl fmt::Display for SkipReason {
@@ -36,6 +69,16 @@ impl fmt::Display for SkipReason {
             SkipReason::Unsupported => f.write_str("unsupported file type"),
             SkipReason::Encrypted => f.write_str("encrypted"),
             SkipReason::NoTextLayer => f.write_str("no text layer (scanned?)"),
+            SkipReason::NeedsOcr(why) => write!(f, "needs OCR: {why}"),
+            SkipReason::ImageTooLarge {
+                width,
+                height,
+                limit,
+            } => write!(
+                f,
+                "image too large for OCR ({width}×{height} pixels > limit {:.0} megapixels)",
+                *limit as f64 / 1e6
+            ),
             SkipReason::NothingParsed(why) => write!(f, "nothing to index ({why})"),
         }
     }

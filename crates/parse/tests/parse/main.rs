@@ -2,4 +2,6 @@
 
 mod email;
 mod notes;
+mod ocr;
 mod pdf;
+mod worker;
