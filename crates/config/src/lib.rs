@@ -74,6 +74,11 @@ pub struct EmbedSettings {
     pub query_prefix: String,
     pub document_prefix: String,
     pub batch_size: usize,
+    /// "f32" or "int8": the arithmetic of the CPU encoder (int8 changes the embedder's
+    /// identity, so switching needs a reindex).
+    pub precision: String,
+    /// Workers in the embedder's thread team; 0: one per physical core.
+    pub threads: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -293,6 +298,7 @@ impl Settings {
         )?;
         one_of("llm.backend", &self.llm.backend, &["local", "remote"])?;
         one_of("watch.mode", &self.watch.mode, &["auto", "events", "poll"])?;
+        one_of("embed.precision", &self.embed.precision, &["f32", "int8"])?;
         if !(0..=19).contains(&self.watch.nice) {
             return Err(format!(
                 "`watch.nice` is {}; expected 0 to 19",
@@ -503,6 +509,8 @@ mod tests {
         assert_eq!(s.chunk.max_tokens, 256);
         assert!((s.chunk.overlap - 0.15).abs() < 1e-6);
         assert_eq!(s.embed.model, "all-MiniLM-L6-v2");
+        assert_eq!(s.embed.precision, "f32");
+        assert_eq!(s.embed.threads, 0);
         assert_eq!(s.llm.device, "auto");
         assert!(s.llm.max_tokens < s.llm.context_length);
         assert!(s.ask.min_relevance > 0.0 && s.ask.min_relevance < 1.0);
@@ -566,6 +574,7 @@ mod tests {
             ("[chunk]\noverlap = 0.9\n", "chunk.overlap"),
             ("[chunk]\nmax_tokens = 4\n", "chunk.max_tokens"),
             ("[embed]\nbatch_size = 0\n", "embed.batch_size"),
+            ("[embed]\nprecision = \"f16\"\n", "embed.precision"),
             ("[llm]\ndevice = \"tpu\"\n", "llm.device"),
             ("[llm]\ncontext_length = 100\n", "llm.context_length"),
             ("[llm]\nmax_tokens = 4000\n", "llm.max_tokens"),

@@ -1,16 +1,24 @@
-//! Embedding throughput: N generated chunk-like texts of 150-250 tokens (fixed seed) embedded
-//! by docent's `BertEmbedder` (all-MiniLM-L6-v2, CPU), then, in the same run, by
-//! sentence-transformers through `benches/embed_reference.py` when a Python with it is
-//! available (`DOCENT_PY`, default `~/.cache/docent-py/bin/python`), printed side by side.
+//! Embedding throughput of docent's `BertEmbedder` (all-MiniLM-L6-v2 on the CPU kernels) in
+//! f32 and int8, side by side with sentence-transformers (PyTorch on the CPU, through
+//! `benches/embed_reference.py`, when a Python with it is available: `DOCENT_PY`, default
+//! `~/.cache/docent-st/bin/python`), on the same texts and thread count, median of 3 runs each:
 //!
-//! `cargo bench -p docent-embed --bench embed [-- --texts N] [--batch-size B]`
+//! - `chunks`: generated chunk-like texts of mixed length, 20-256 tokens (fixed seed);
+//! - `sentences`: generated short sentences (about 8-30 tokens).
+//!
+//! It prints the build profile, the CPU features the kernels dispatched to, and the GFLOP/s
+//! achieved (the encoder's multiply-adds, counted per text at its own length) beside the
+//! nominal f32 peak of the cores used.
+//!
+//! `cargo bench -p docent-embed --bench embed [-- --chunks N] [--sentences N] [--batch-size B]
+//! [--threads T] [--runs R]`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use docent_core::EmbedKind;
-use docent_embed::{BertEmbedder, EmbedOptions};
+use docent_embed::{BertEmbedder, EmbedOptions, Precision};
 
 const MODEL: &str = "all-MiniLM-L6-v2";
 
@@ -173,8 +181,8 @@ impl Rng {
     }
 }
 
-/// `n` paragraph-like texts whose token counts (special tokens included) lie in 150-250.
-fn texts(e: &BertEmbedder, n: usize, seed: u64) -> Vec<String> {
+/// `n` paragraph-like texts whose token counts (special tokens included) lie in `lo..=hi`.
+fn texts(e: &BertEmbedder, n: usize, lo: usize, hi: usize, seed: u64) -> Vec<String> {
     let count = |t: &str| {
         e.input_tokens(t, EmbedKind::Document)
             .unwrap_or_else(|err| panic!("{err}"))
@@ -182,7 +190,7 @@ fn texts(e: &BertEmbedder, n: usize, seed: u64) -> Vec<String> {
     let mut rng = Rng(seed);
     (0..n)
         .map(|_| {
-            let target = 150 + rng.below(101);
+            let target = lo + rng.below(hi - lo + 1);
             let mut text = String::new();
             while count(&text) < target {
                 if !text.is_empty() {
@@ -208,14 +216,20 @@ fn texts(e: &BertEmbedder, n: usize, seed: u64) -> Vec<String> {
 }
 
 struct Args {
-    texts: usize,
+    chunks: usize,
+    sentences: usize,
     batch_size: usize,
+    threads: usize,
+    runs: usize,
 }
 
 fn args() -> Args {
     let mut a = Args {
-        texts: 1000,
+        chunks: 300,
+        sentences: 2000,
         batch_size: 32,
+        threads: docent_kernels::physical_cores(),
+        runs: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -225,23 +239,15 @@ fn args() -> Args {
                 .unwrap_or_else(|| panic!("{name} needs a number"))
         };
         match arg.as_str() {
-            "--texts" => a.texts = value("--texts").max(1),
+            "--chunks" => a.chunks = value("--chunks"),
+            "--sentences" => a.sentences = value("--sentences"),
             "--batch-size" => a.batch_size = value("--batch-size").max(1),
+            "--threads" => a.threads = value("--threads").max(1),
+            "--runs" => a.runs = value("--runs").max(1),
             _ => {} // `--bench`, added by cargo
         }
     }
     a
-}
-
-/// CPU time (user + system) this process has used, in seconds (Linux only).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the command name: state is field 3, utime 14 and stime 15 (1-based, whole line).
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 fn python() -> PathBuf {
@@ -251,7 +257,7 @@ fn python() -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    home.join(".cache/docent-py/bin/python")
+    home.join(".cache/docent-st/bin/python")
 }
 
 fn group(n: f64) -> String {
@@ -266,13 +272,9 @@ fn group(n: f64) -> String {
     out
 }
 
-/// Runs `benches/embed_reference.py` on the same texts; its JSON line, or why not.
-fn reference(
-    texts: &[String],
-    model: &Path,
-    batch_size: usize,
-    threads: usize,
-) -> Result<serde_json::Value, String> {
+/// Runs `benches/embed_reference.py` on the same texts (`runs` timed runs, median); its JSON
+/// line, or why not.
+fn reference(texts: &[String], model: &Path, args: &Args) -> Result<serde_json::Value, String> {
     let py = python();
     if !py.exists() {
         return Err(format!(
@@ -297,17 +299,16 @@ fn reference(
         .arg(&script)
         .arg("--input")
         .arg(&input)
-        .arg("--batch-size")
-        .arg(batch_size.to_string())
-        .arg("--threads")
-        .arg(threads.to_string())
+        .args(["--batch-size", &args.batch_size.to_string()])
+        .args(["--threads", &args.threads.to_string()])
+        .args(["--repeat", &args.runs.to_string()])
         .arg("--model")
         .arg(model)
         .output()
         .map_err(|e| format!("could not run {}: {e}", py.display()))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
         return Err(format!(
             "{} failed ({}): {}",
             script.display(),
@@ -324,79 +325,202 @@ fn reference(
         .ok_or_else(|| format!("{} printed no JSON line", script.display()))
 }
 
+/// Multiply-adds ×2 of the encoder over texts of the given token counts: per layer the four
+/// projections and the two feed-forward products per token, and attention's two products per
+/// pair of tokens of one text.
+fn flops(lengths: &[usize]) -> f64 {
+    let (hidden, ffn, layers) = (384.0, 1536.0, 6.0);
+    lengths
+        .iter()
+        .map(|&l| {
+            let l = l as f64;
+            layers * (2.0 * l * (4.0 * hidden * hidden + 2.0 * hidden * ffn) + 4.0 * l * l * hidden)
+        })
+        .sum()
+}
+
+/// Nominal f32 peak of `threads` cores: two 8-wide FMA units per core (AVX2; AVX-512 machines
+/// double it), at the clock `/proc/cpuinfo` reports.
+fn nominal_peak_gflops(threads: usize) -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: f64 = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    let wide = if info.contains(" avx512f") { 2.0 } else { 1.0 };
+    Some(threads as f64 * 2.0 * 8.0 * 2.0 * wide * mhz / 1e3)
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// Min and mean cosine of each embedder's vectors against the committed sentence-transformers
+/// vectors (`tests/data/minilm_reference.json`).
+fn quality(embedders: &[(&str, BertEmbedder)]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/minilm_reference.json");
+    let Some(reference) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        println!("quality: {} unreadable", path.display());
+        return;
+    };
+    let items = reference["items"].as_array().cloned().unwrap_or_default();
+    let texts: Vec<&str> = items.iter().filter_map(|i| i["text"].as_str()).collect();
+    let want: Vec<Vec<f32>> = items
+        .iter()
+        .map(|i| {
+            i["embedding"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_f64())
+                        .map(|x| x as f32)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    for (label, e) in embedders {
+        let got = e
+            .embed_texts(&texts, EmbedKind::Document)
+            .unwrap_or_else(|err| panic!("{err}"));
+        let cos: Vec<f64> = got.iter().zip(&want).map(|(a, b)| cosine(a, b)).collect();
+        let min = cos.iter().copied().fold(f64::MAX, f64::min);
+        let mean = cos.iter().sum::<f64>() / cos.len().max(1) as f64;
+        println!(
+            "quality: {label} vs sentence-transformers over {} texts: min cosine {min:.6}, mean {mean:.6}",
+            cos.len()
+        );
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
 fn main() {
     let args = args();
     let model = docent_test_support::require_model(MODEL);
-    let embedder = BertEmbedder::load(
-        &model,
-        EmbedOptions {
-            batch_size: args.batch_size,
-            ..EmbedOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let threads = candle_core::utils::get_num_threads();
-
-    let texts = texts(&embedder, args.texts, 42);
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let tokens: usize = refs
-        .iter()
-        .map(|t| embedder.input_tokens(t, EmbedKind::Document).unwrap_or(0))
-        .sum();
+    let load = |precision: Precision| {
+        BertEmbedder::load(
+            &model,
+            EmbedOptions {
+                batch_size: args.batch_size,
+                precision,
+                threads: args.threads,
+                ..EmbedOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let embedders = [
+        ("docent f32", load(Precision::F32)),
+        ("docent int8", load(Precision::Int8)),
+    ];
+    let counter = &embedders[0].1;
+    let sets = [
+        ("chunks", texts(counter, args.chunks, 20, 256, 42)),
+        (
+            "sentences",
+            (0..args.sentences)
+                .scan(Rng(7), |rng, _| Some(rng.sentence()))
+                .collect::<Vec<String>>(),
+        ),
+    ];
+    let peak = nominal_peak_gflops(args.threads);
     println!(
-        "embed benchmark: {} texts, {} tokens ({:.0} per text), batch size {}, model {MODEL}",
-        texts.len(),
-        group(tokens as f64),
-        tokens as f64 / texts.len() as f64,
-        args.batch_size
+        "embed benchmark: {MODEL}, batch size {}, {} threads, median of {} runs",
+        args.batch_size, args.threads, args.runs
     );
-
-    let warm = &refs[..args.batch_size.min(refs.len())];
-    embedder
-        .embed_texts(warm, EmbedKind::Document)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cpu0 = cpu_seconds();
-    let start = Instant::now();
-    let vectors = embedder
-        .embed_texts(&refs, EmbedKind::Document)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let seconds = start.elapsed().as_secs_f64();
-    let busy = cpu_seconds()
-        .zip(cpu0)
-        .map(|(b, a)| format!(", {:.2} cores busy", (b - a) / seconds))
-        .unwrap_or_default();
-    assert_eq!(vectors.len(), texts.len());
-    let ours = (texts.len() as f64 / seconds, tokens as f64 / seconds);
-
-    println!(
-        "{:<36} {:>9.1} chunks/s {:>10} tokens/s   ({:.2} s, {threads} threads{busy})",
-        "docent (candle)",
-        ours.0,
-        group(ours.1),
-        seconds
-    );
-
-    match reference(&texts, &model, args.batch_size, threads) {
-        Ok(v) => {
-            let texts_per_s = v["texts_per_s"].as_f64().unwrap_or(f64::NAN);
-            let tokens_per_s = v["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
-            let secs = v["seconds"].as_f64().unwrap_or(f64::NAN);
-            let their_threads = v["threads"].as_u64().unwrap_or(0);
-            let their_tokens = v["tokens"].as_u64().unwrap_or(0);
-            println!(
-                "{:<36} {:>9.1} chunks/s {:>10} tokens/s   ({secs:.2} s, {their_threads} threads)",
-                "sentence-transformers (torch)",
-                texts_per_s,
-                group(tokens_per_s)
-            );
-            if their_tokens as usize != tokens {
-                println!("note: the reference counted {their_tokens} tokens, docent {tokens}");
-            }
-            println!(
-                "docent / sentence-transformers: {:.2}x chunks/s",
-                ours.0 / texts_per_s
-            );
+    println!("build: {}", docent_kernels::build_profile());
+    println!("cpu: {}", docent_kernels::cpu_features());
+    if let Some(p) = peak {
+        println!("nominal f32 peak of {} cores: {p:.0} GFLOP/s", args.threads);
+    }
+    quality(&embedders);
+    for (name, texts) in &sets {
+        if texts.is_empty() {
+            continue;
         }
-        Err(why) => println!("sentence-transformers: skipped: {why}"),
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let lengths: Vec<usize> = refs
+            .iter()
+            .map(|t| counter.input_tokens(t, EmbedKind::Document).unwrap_or(0))
+            .collect();
+        let tokens: usize = lengths.iter().sum();
+        let work = flops(&lengths);
+        println!();
+        println!(
+            "{name}: {} texts, {} tokens ({:.0} per text), {:.1} GFLOP",
+            texts.len(),
+            group(tokens as f64),
+            tokens as f64 / texts.len() as f64,
+            work / 1e9
+        );
+        println!(
+            "  {:<32} {:>9} {:>11} {:>9} {:>7}",
+            "", "texts/s", "tokens/s", "GFLOP/s", "of peak"
+        );
+        let row = |label: &str, secs: f64| {
+            let g = work / secs / 1e9;
+            println!(
+                "  {:<32} {:>9.1} {:>11} {:>9.1} {:>7}",
+                label,
+                texts.len() as f64 / secs,
+                group(tokens as f64 / secs),
+                g,
+                peak.map(|p| format!("{:.0}%", 100.0 * g / p))
+                    .unwrap_or_default()
+            );
+            secs
+        };
+        let mut ours = Vec::new();
+        for (label, e) in &embedders {
+            e.embed_texts(
+                &refs[..args.batch_size.min(refs.len())],
+                EmbedKind::Document,
+            )
+            .unwrap_or_else(|err| panic!("{err}"));
+            let runs: Vec<f64> = (0..args.runs)
+                .map(|_| {
+                    let start = Instant::now();
+                    let v = e
+                        .embed_texts(&refs, EmbedKind::Document)
+                        .unwrap_or_else(|err| panic!("{err}"));
+                    assert_eq!(v.len(), refs.len());
+                    start.elapsed().as_secs_f64()
+                })
+                .collect();
+            ours.push((label, row(label, median(runs))));
+        }
+        match reference(texts, &model, &args) {
+            Ok(v) => {
+                let secs = v["seconds"].as_f64().unwrap_or(f64::NAN);
+                let their_threads = v["threads"].as_u64().unwrap_or(0);
+                let label = format!("sentence-transformers ({their_threads} thr)");
+                row(&label, secs);
+                if v["tokens"].as_u64().unwrap_or(0) as usize != tokens {
+                    println!("  note: the reference counted {} tokens", v["tokens"]);
+                }
+                for (l, s) in &ours {
+                    println!("  {l} / sentence-transformers: {:.2}x", secs / s);
+                }
+            }
+            Err(why) => println!("  sentence-transformers: skipped: {why}"),
+        }
     }
 }

@@ -3,20 +3,24 @@
 //! Loading reads `config.json`, `tokenizer.json` and `model.safetensors`, plus the
 //! sentence-transformers files that say how to pool (`modules.json`, `1_Pooling/config.json`)
 //! and how long inputs may be (`sentence_bert_config.json`). Embedding tokenizes a batch,
-//! sorts it by length, runs the encoder on sub-batches padded only to their own longest
-//! input, pools (mean over the attention mask, or the `[CLS]` token), L2-normalises, and
-//! returns the vectors in the caller's order.
+//! sorts it by length, runs the encoder on sub-batches (on the CPU packed without padding, on
+//! a GPU padded only to their own longest input), pools (mean over the attention mask, or the
+//! `[CLS]` token), L2-normalises, and returns the vectors in the caller's order.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+#[cfg(any(feature = "metal", feature = "cuda"))]
+use candle_core::Tensor;
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 use docent_core::{EmbedKind, Embedder, EmbedderIdentity, SeamError};
 use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationParams};
 
+use crate::cpu::CpuEncoder;
+#[cfg(any(feature = "metal", feature = "cuda"))]
 use crate::encoder::Encoder;
 use crate::layout::{
     invalid, manifest_sha256, parse_json, read_layout, read_required, sha256_hex, unsupported,
@@ -38,6 +42,41 @@ pub struct EmbedOptions {
     /// Texts run through the model at once; a larger batch is split into sub-batches of this
     /// size. `0` counts as `1`.
     pub batch_size: usize,
+    /// The arithmetic of the CPU encoder's matrix products.
+    pub precision: Precision,
+    /// Workers in the CPU encoder's thread team; `0`: one per physical core.
+    pub threads: usize,
+}
+
+/// The arithmetic of the encoder's matrix products on the CPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats throughout: the vectors of sentence-transformers.
+    #[default]
+    F32,
+    /// Weights quantised to 8-bit integers per output row at load, activations per row before
+    /// each product, integer dot products. Faster, slightly different vectors: the embedder's
+    /// identity says `int8`, so an index built with one precision is not mixed with the other.
+    Int8,
+}
+
+impl Precision {
+    /// `"f32"` or `"int8"`, as in the configuration.
+    pub fn parse(s: &str) -> Option<Precision> {
+        match s {
+            "f32" => Some(Precision::F32),
+            "int8" => Some(Precision::Int8),
+            _ => None,
+        }
+    }
+
+    /// The configuration's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+        }
+    }
 }
 
 impl Default for EmbedOptions {
@@ -47,25 +86,36 @@ impl Default for EmbedOptions {
             query_prefix: String::new(),
             document_prefix: String::new(),
             batch_size: 32,
+            precision: Precision::F32,
+            threads: 0,
         }
     }
 }
 
-/// Where the model runs. Only the CPU for now; GPU backends can be added behind features.
+/// Where the model runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EmbedDevice {
-    /// The CPU, all cores (candle's matrix products are multi-threaded).
+    /// The CPU, on docent's own kernels (`docent-kernels`), with a team of
+    /// [`EmbedOptions::threads`] workers.
     #[default]
     Cpu,
+    /// An Apple GPU through candle's Metal back end (feature `metal`).
+    #[cfg(feature = "metal")]
+    Metal,
+    /// An NVIDIA GPU through candle's CUDA back end (feature `cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda,
 }
 
-impl EmbedDevice {
-    fn candle(self) -> Device {
-        match self {
-            EmbedDevice::Cpu => Device::Cpu,
-        }
-    }
+/// The encoder, on the device it was loaded for.
+enum Model {
+    Cpu(CpuEncoder),
+    #[cfg(any(feature = "metal", feature = "cuda"))]
+    Candle {
+        encoder: Encoder,
+        device: Device,
+    },
 }
 
 /// How token vectors become one sentence vector (from the model's pooling config).
@@ -91,13 +141,15 @@ const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
 pub struct BertEmbedder {
     identity: EmbedderIdentity,
     dir: PathBuf,
-    model: Encoder,
-    /// Truncates at `max_tokens`; pads nothing (sub-batches are padded here).
+    model: Model,
+    /// Truncates at `max_tokens`; pads nothing.
     tokenizer: Tokenizer,
-    device: Device,
+    precision: Precision,
     pooling: Pooling,
     lowercase: bool,
     max_tokens: usize,
+    /// The padding token (the GPU path pads sub-batches).
+    #[cfg_attr(not(any(feature = "metal", feature = "cuda")), allow(dead_code))]
     pad_id: u32,
     query_prefix: String,
     document_prefix: String,
@@ -118,8 +170,6 @@ impl BertEmbedder {
                 dir: dir.to_path_buf(),
             });
         }
-        let device = device.candle();
-
         let config_path = dir.join("config.json");
         let config = read_config(&config_path)?;
         let layout = read_layout(dir)?;
@@ -219,18 +269,24 @@ impl BertEmbedder {
             Some(sha) => sha,
             None => sha256_hex(&bytes),
         };
-        let model = load_model(&weights_path, bytes, &config, &device)?;
+        let model = load_model(&weights_path, bytes, &config, device, &opts)?;
+        // The f32 identity is the one indexes were built with before int8 existed, so they stay
+        // valid; int8 vectors differ slightly and must not be mixed with them.
+        let name = match opts.precision {
+            Precision::F32 => model_name(dir),
+            Precision::Int8 => format!("{} (int8)", model_name(dir)),
+        };
 
         Ok(BertEmbedder {
             identity: EmbedderIdentity {
-                model: model_name(dir),
+                model: name,
                 checksum,
                 dim: config.hidden_size,
             },
             dir: dir.to_path_buf(),
             model,
             tokenizer,
-            device,
+            precision: opts.precision,
             pooling: layout.pooling,
             lowercase: layout.lowercase,
             max_tokens,
@@ -259,6 +315,30 @@ impl BertEmbedder {
     /// Texts run through the model at once.
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// The arithmetic of the encoder's matrix products.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Workers in the CPU encoder's thread team (`None` on a GPU).
+    pub fn threads(&self) -> Option<usize> {
+        match &self.model {
+            Model::Cpu(m) => Some(m.threads()),
+            #[cfg(any(feature = "metal", feature = "cuda"))]
+            Model::Candle { .. } => None,
+        }
+    }
+
+    /// How many times the CPU encoder's activation buffers have grown (allocated) so far.
+    #[cfg(test)]
+    fn scratch_growths(&self) -> u64 {
+        match &self.model {
+            Model::Cpu(m) => m.scratch_growths(),
+            #[cfg(any(feature = "metal", feature = "cuda"))]
+            Model::Candle { .. } => 0,
+        }
     }
 
     /// Tokens the model sees of `text` embedded as `kind`: prefix and special tokens included,
@@ -294,7 +374,7 @@ impl BertEmbedder {
             let batch: Vec<&Encoding> = group.iter().map(|&i| &encodings[i]).collect();
             let vectors = self
                 .forward(&batch, &mut buffers)
-                .map_err(|e| self.inference_error(e.to_string()))?;
+                .map_err(|e| self.inference_error(e))?;
             for (&i, v) in group.iter().zip(vectors) {
                 out[i] = v;
             }
@@ -317,9 +397,56 @@ impl BertEmbedder {
         }
     }
 
-    /// Runs one sub-batch: pads to its longest input, encodes, pools and normalises.
-    fn forward(
+    /// Runs one sub-batch: encodes, pools and normalises.
+    fn forward(&self, batch: &[&Encoding], buffers: &mut Buffers) -> Result<Vec<Vec<f32>>, String> {
+        match &self.model {
+            Model::Cpu(encoder) => self.forward_cpu(encoder, batch, buffers),
+            #[cfg(any(feature = "metal", feature = "cuda"))]
+            Model::Candle { encoder, device } => self
+                .forward_padded(encoder, device, batch, buffers)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The CPU path: the texts' tokens packed one after the other, no padding.
+    fn forward_cpu(
         &self,
+        encoder: &CpuEncoder,
+        batch: &[&Encoding],
+        buffers: &mut Buffers,
+    ) -> Result<Vec<Vec<f32>>, String> {
+        buffers.ids.clear();
+        buffers.starts.clear();
+        buffers.starts.push(0);
+        for e in batch {
+            buffers.ids.extend_from_slice(e.get_ids());
+            buffers.starts.push(buffers.ids.len());
+        }
+        let dim = self.identity.dim;
+        let mut vectors = Vec::with_capacity(batch.len());
+        encoder.forward(&buffers.ids, &buffers.starts, |_, tokens| {
+            vectors.push(self.pool(tokens, dim));
+        })?;
+        Ok(vectors)
+    }
+
+    /// One vector from a text's token vectors (`tokens` is `len × dim`), normalised.
+    fn pool(&self, tokens: &[f32], dim: usize) -> Vec<f32> {
+        let mut v = match self.pooling {
+            Pooling::Cls => tokens.get(..dim).map(<[f32]>::to_vec).unwrap_or_default(),
+            Pooling::Mean => mean_rows(tokens, dim),
+        };
+        v.resize(dim, 0.0);
+        normalize(&mut v);
+        v
+    }
+
+    /// The GPU path: pads to the sub-batch's longest input.
+    #[cfg(any(feature = "metal", feature = "cuda"))]
+    fn forward_padded(
+        &self,
+        encoder: &Encoder,
+        device: &Device,
         batch: &[&Encoding],
         buffers: &mut Buffers,
     ) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -337,26 +464,18 @@ impl BertEmbedder {
                 .lengths
                 .push(u32::try_from(ids.len()).unwrap_or(u32::MAX));
         }
-        let ids = Tensor::from_slice(&buffers.ids, (rows, width), &self.device)?;
-        let hidden = self.model.forward(&ids, &buffers.lengths)?;
+        let ids = Tensor::from_slice(&buffers.ids, (rows, width), device)?;
+        let hidden = encoder.forward(&ids, &buffers.lengths)?;
         let hidden = hidden
             .to_dtype(DType::F32)?
             .flatten_all()?
             .to_vec1::<f32>()?;
-
         let dim = self.identity.dim;
-        let mut vectors = Vec::with_capacity(rows);
-        for (r, e) in batch.iter().enumerate() {
-            let tokens = &hidden[r * width * dim..(r * width + e.len()) * dim];
-            let mut v = match self.pooling {
-                Pooling::Cls => tokens.get(..dim).map(<[f32]>::to_vec).unwrap_or_default(),
-                Pooling::Mean => mean_rows(tokens, dim),
-            };
-            v.resize(dim, 0.0);
-            normalize(&mut v);
-            vectors.push(v);
-        }
-        Ok(vectors)
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(r, e)| self.pool(&hidden[r * width * dim..(r * width + e.len()) * dim], dim))
+            .collect())
     }
 
     fn inference_error(&self, message: String) -> EmbedError {
@@ -371,6 +490,10 @@ impl BertEmbedder {
 #[derive(Default)]
 struct Buffers {
     ids: Vec<u32>,
+    /// Where each text's tokens start in `ids` (CPU path), and where they end.
+    starts: Vec<usize>,
+    /// Each text's length (GPU path).
+    #[cfg(any(feature = "metal", feature = "cuda"))]
     lengths: Vec<u32>,
 }
 
@@ -453,8 +576,14 @@ fn read_config(path: &Path) -> Result<Config> {
 }
 
 /// Builds the encoder from the bytes of `model.safetensors`, whatever prefix its tensor names
-/// carry (`bert.`, `model.`, or none).
-fn load_model(path: &Path, bytes: Vec<u8>, config: &Config, device: &Device) -> Result<Encoder> {
+/// carry (`bert.`, `model.`, or none), for `device`.
+fn load_model(
+    path: &Path,
+    bytes: Vec<u8>,
+    config: &Config,
+    device: EmbedDevice,
+    opts: &EmbedOptions,
+) -> Result<Model> {
     let weights_error = |message: String| EmbedError::InvalidWeights {
         path: path.to_path_buf(),
         message,
@@ -466,7 +595,15 @@ fn load_model(path: &Path, bytes: Vec<u8>, config: &Config, device: &Device) -> 
         .into_iter()
         .find_map(|(name, _)| name.strip_suffix(WORD_EMBEDDINGS).map(str::to_owned))
         .ok_or_else(|| weights_error(format!("no tensor named `{WORD_EMBEDDINGS}`")))?;
-    let vb = VarBuilder::from_backend(Box::new(tensors), DType::F32, device.clone());
+    let candle_device = match device {
+        EmbedDevice::Cpu => Device::Cpu,
+        #[cfg(feature = "metal")]
+        EmbedDevice::Metal => Device::new_metal(0).map_err(|e| weights_error(e.to_string()))?,
+        #[cfg(feature = "cuda")]
+        EmbedDevice::Cuda => Device::new_cuda(0).map_err(|e| weights_error(e.to_string()))?,
+    };
+    // The CPU path reads the weights on the CPU and packs them; a GPU path keeps them there.
+    let vb = VarBuilder::from_backend(Box::new(tensors), DType::F32, candle_device.clone());
     let vb = match prefix.strip_suffix('.') {
         Some(p) => vb.pp(p),
         None if prefix.is_empty() => vb,
@@ -476,7 +613,26 @@ fn load_model(path: &Path, bytes: Vec<u8>, config: &Config, device: &Device) -> 
             )));
         }
     };
-    Encoder::load(&vb, config).map_err(|e| weights_error(e.to_string()))
+    match device {
+        EmbedDevice::Cpu => CpuEncoder::load(&vb, config, opts.precision, opts.threads)
+            .map(Model::Cpu)
+            .map_err(|e| weights_error(e.to_string())),
+        #[cfg(any(feature = "metal", feature = "cuda"))]
+        _ => {
+            if opts.precision != Precision::F32 {
+                return Err(EmbedError::InvalidOption {
+                    dir: path.parent().unwrap_or(path).to_path_buf(),
+                    message: "precision `int8` runs on the CPU only; use `f32` on a GPU".into(),
+                });
+            }
+            Encoder::load(&vb, config)
+                .map(|encoder| Model::Candle {
+                    encoder,
+                    device: candle_device,
+                })
+                .map_err(|e| weights_error(e.to_string()))
+        }
+    }
 }
 
 impl Embedder for BertEmbedder {
@@ -498,6 +654,7 @@ impl fmt::Debug for BertEmbedder {
             .field("pooling", &self.pooling)
             .field("max_tokens", &self.max_tokens)
             .field("batch_size", &self.batch_size)
+            .field("precision", &self.precision)
             .finish_non_exhaustive()
     }
 }
@@ -533,6 +690,66 @@ mod tests {
             .to_string();
         assert!(err.contains("config.json: not found"), "{err}");
         assert!(err.contains("docent models import <DIR>"), "{err}");
+    }
+
+    fn model_dir() -> PathBuf {
+        docent_test_support::require_model("all-MiniLM-L6-v2")
+    }
+
+    #[test]
+    fn steady_state_does_not_grow_the_scratch() {
+        let e = BertEmbedder::load(&model_dir(), EmbedOptions::default()).unwrap();
+        let long = "The architect issues the certificate of completion. ".repeat(8);
+        let texts = [
+            "a short one",
+            long.as_str(),
+            "another text of middling length here",
+        ];
+        e.embed_texts(&texts, EmbedKind::Document).unwrap();
+        let grown = e.scratch_growths();
+        assert!(grown > 0);
+        for _ in 0..3 {
+            e.embed_texts(&texts, EmbedKind::Document).unwrap();
+            e.embed_texts(&texts[..1], EmbedKind::Document).unwrap();
+        }
+        assert_eq!(e.scratch_growths(), grown);
+    }
+
+    /// The GPU path's candle encoder, run on the CPU, gives the kernels' vectors: both paths
+    /// compute the same model.
+    #[test]
+    fn candle_path_equals_kernels_path() {
+        let dir = model_dir();
+        let e = BertEmbedder::load(&dir, EmbedOptions::default()).unwrap();
+        let config = read_config(&dir.join("config.json")).unwrap();
+        let bytes = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        let tensors = candle_core::safetensors::BufferedSafetensors::new(bytes).unwrap();
+        let vb = VarBuilder::from_backend(Box::new(tensors), DType::F32, Device::Cpu);
+        let encoder = crate::encoder::Encoder::load(&vb, &config).unwrap();
+
+        let long = "Payment is due thirty days after the certificate of completion. ".repeat(5);
+        let texts = ["The roof repairs were approved.", long.as_str()];
+        let want = e.embed_texts(&texts, EmbedKind::Document).unwrap();
+        let encodings: Vec<Encoding> = texts
+            .iter()
+            .map(|t| e.tokenizer.encode_fast(*t, true).unwrap())
+            .collect();
+        let width = encodings.iter().map(Encoding::len).max().unwrap();
+        let mut ids = Vec::new();
+        for enc in &encodings {
+            ids.extend_from_slice(enc.get_ids());
+            ids.resize(ids.len() + width - enc.len(), e.pad_id);
+        }
+        let lengths: Vec<u32> = encodings.iter().map(|x| x.len() as u32).collect();
+        let ids =
+            candle_core::Tensor::from_slice(&ids, (texts.len(), width), &Device::Cpu).unwrap();
+        let hidden = encoder.forward(&ids, &lengths).unwrap();
+        let hidden = hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (r, enc) in encodings.iter().enumerate() {
+            let got = e.pool(&hidden[r * width * 384..(r * width + enc.len()) * 384], 384);
+            let dot: f32 = got.iter().zip(&want[r]).map(|(a, b)| a * b).sum();
+            assert!(dot > 0.99999, "text {r}: cosine {dot}");
+        }
     }
 
     #[test]

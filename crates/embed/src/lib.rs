@@ -6,13 +6,15 @@
 //!
 //! - [`BertEmbedder`]: the on-device sentence embedder, a [`docent_core::Embedder`]. It
 //!   tokenizes (the model's `tokenizer.json`, truncated at the model's input limit), runs the
-//!   BERT encoder with candle on the CPU, pools the token vectors as the model's pooling config
+//!   BERT encoder on the CPU with docent's own kernels (`docent-kernels`: weights packed once
+//!   in f32 or int8 ([`Precision`]), texts packed without padding, one thread team), or with
+//!   candle on a GPU (features `metal`, `cuda`), pools the token vectors as the model's pooling config
 //!   says (mean over the attention mask, or `[CLS]`) and L2-normalises, so its vectors match
 //!   sentence-transformers for the same model. A batch is sorted by length and run in
-//!   sub-batches of [`EmbedOptions::batch_size`], each padded only to its own longest text;
-//!   the vectors come back in the caller's order. Its [`EmbedderIdentity`](docent_core::EmbedderIdentity)
+//!   sub-batches of [`EmbedOptions::batch_size`]; the vectors come back in the caller's order. Its [`EmbedderIdentity`](docent_core::EmbedderIdentity)
 //!   is the folder name, the SHA-256 of the weights (from `MODEL.json` when the installer
-//!   recorded it) and the vector dimension. [`EmbedOptions`] sets the input limit, the query
+//!   recorded it) and the vector dimension; with int8 the model name carries ` (int8)`, so an
+//!   index of f32 vectors asks for a reindex. [`EmbedOptions`] sets the input limit, the query
 //!   and document prefixes some models expect, and the batch size.
 //! - [`HfTokenCounter`]: the same `tokenizer.json` used as a [`TokenCounter`], so chunks are
 //!   measured in exactly the tokens the model will see (special tokens such as `[CLS]`/`[SEP]`
@@ -27,11 +29,13 @@
 //! Privacy: no type here keeps document text, and neither errors nor `Debug` output quote it.
 
 mod bert;
+mod cpu;
+#[cfg(any(feature = "metal", feature = "cuda", test))]
 mod encoder;
 mod fast_count;
 mod layout;
 
-pub use bert::{BertEmbedder, EmbedDevice, EmbedOptions, Pooling};
+pub use bert::{BertEmbedder, EmbedDevice, EmbedOptions, Pooling, Precision};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

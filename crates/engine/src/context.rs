@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use docent_chunk::ChunkConfig;
 use docent_config::{Paths, Settings};
-use docent_embed::{BertEmbedder, EmbedOptions, HfTokenCounter};
+use docent_embed::{BertEmbedder, EmbedOptions, HfTokenCounter, Precision};
 use docent_parse::{OcrOptions, OcrTools, ParseOptions, PdfIsolation, WorkerLimits};
 
 use crate::Result;
@@ -128,6 +128,9 @@ impl Context {
                 query_prefix: e.query_prefix.clone(),
                 document_prefix: e.document_prefix.clone(),
                 batch_size: e.batch_size,
+                // Validated when the settings were loaded.
+                precision: Precision::parse(&e.precision).unwrap_or_default(),
+                threads: e.threads,
             },
         )?)
     }

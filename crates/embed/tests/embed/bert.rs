@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use docent_core::{EmbedKind, Embedder};
-use docent_embed::{BertEmbedder, EmbedError, EmbedOptions, Pooling};
+use docent_embed::{BertEmbedder, EmbedError, EmbedOptions, Pooling, Precision};
 use docent_test_support::require_model;
 use serde::Deserialize;
 
@@ -95,6 +95,87 @@ fn matches_sentence_transformers() {
         r.items.len(),
         1.0 - min
     );
+}
+
+/// The minimum cosine of `e`'s vectors against the reference vectors.
+fn min_reference_cosine(e: &BertEmbedder) -> f64 {
+    let r = reference();
+    let texts: Vec<&str> = r.items.iter().map(|i| i.text.as_str()).collect();
+    let vectors = embed(e, &texts, EmbedKind::Document);
+    r.items
+        .iter()
+        .zip(&vectors)
+        .map(|(item, v)| {
+            assert!((norm(v) - 1.0).abs() < 1e-5, "not normalised");
+            cosine(v, &item.embedding)
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+#[test]
+fn int8_stays_close_to_sentence_transformers() {
+    let e = load(EmbedOptions {
+        precision: Precision::Int8,
+        ..EmbedOptions::default()
+    });
+    assert_eq!(e.precision(), Precision::Int8);
+    let min = min_reference_cosine(&e);
+    eprintln!("int8: min cosine vs sentence-transformers: {min:.6}");
+    // Measured 0.99479 (all four products of every layer in int8): just short of the 0.995
+    // that int8 must reach to become the default, which is why f32 stays the default.
+    assert!(min >= 0.9945, "int8 min cosine {min}");
+    // Close, but not the f32 vectors: an index must not mix them.
+    assert!(min < min_reference_cosine(minilm()));
+    let id = e.identity();
+    assert_eq!(id.model, format!("{MODEL} (int8)"));
+    assert_eq!(id.checksum, WEIGHTS_SHA256);
+    assert_ne!(id, minilm().identity());
+}
+
+#[test]
+fn thread_count_does_not_change_vectors() {
+    let one = load(EmbedOptions {
+        threads: 1,
+        ..EmbedOptions::default()
+    });
+    assert_eq!(one.threads(), Some(1));
+    let three = load(EmbedOptions {
+        threads: 3,
+        ..EmbedOptions::default()
+    });
+    assert_eq!(three.threads(), Some(3));
+    let r = reference();
+    let texts: Vec<&str> = r.items.iter().map(|i| i.text.as_str()).collect();
+    let a = embed(&one, &texts, EmbedKind::Document);
+    let b = embed(&three, &texts, EmbedKind::Document);
+    for (n, (x, y)) in a.iter().zip(&b).enumerate() {
+        let c = cosine(x, y);
+        assert!(c >= 0.99999, "text {n}: 1 vs 3 threads: cosine {c}");
+    }
+}
+
+#[test]
+fn batching_does_not_change_int8_vectors() {
+    let e = load(EmbedOptions {
+        precision: Precision::Int8,
+        batch_size: 3,
+        ..EmbedOptions::default()
+    });
+    let long = "Payment of the final invoice is due thirty days after the architect issues the \
+                certificate of completion. "
+        .repeat(6);
+    let texts = [
+        "The roof repairs were approved in March.",
+        long.as_str(),
+        "Minutes of the board meeting.",
+        "short",
+    ];
+    let batched = embed(&e, &texts, EmbedKind::Document);
+    for (n, text) in texts.iter().enumerate() {
+        let alone = embed(&e, &[text], EmbedKind::Document).remove(0);
+        let c = cosine(&alone, &batched[n]);
+        assert!(c >= 0.99999, "int8 text {n}: alone vs batched: cosine {c}");
+    }
 }
 
 #[test]
@@ -199,6 +280,8 @@ fn empty_and_very_long_texts_embed() {
 #[test]
 fn identity_names_model_weights_and_dimension() {
     let id = minilm().identity();
+    // The f32 identity is the one indexes were built with before the precision setting.
+    assert_eq!(minilm().precision(), Precision::F32);
     assert_eq!(id.model, MODEL);
     assert_eq!(id.checksum, WEIGHTS_SHA256);
     assert_eq!(id.dim, 384);
