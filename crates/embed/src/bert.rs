@@ -19,7 +19,8 @@ use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationParams};
 
 use crate::encoder::Encoder;
 use crate::layout::{
-    invalid, manifest_sha256, parse_json, read_layout, read_required, sha256_hex, unsupported,
+    Pooling, invalid, manifest_sha256, parse_json, read_layout, read_required, sha256_hex,
+    unsupported,
 };
 use crate::{EmbedError, Result, model_name};
 
@@ -66,15 +67,6 @@ impl EmbedDevice {
             EmbedDevice::Cpu => Device::Cpu,
         }
     }
-}
-
-/// How token vectors become one sentence vector (from the model's pooling config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pooling {
-    /// The mean of the token vectors under the attention mask (padding excluded).
-    Mean,
-    /// The vector of the first token (`[CLS]`).
-    Cls,
 }
 
 /// The weights file of a model directory.

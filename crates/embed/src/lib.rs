@@ -31,7 +31,8 @@ mod encoder;
 mod fast_count;
 mod layout;
 
-pub use bert::{BertEmbedder, EmbedDevice, EmbedOptions, Pooling};
+pub use bert::{BertEmbedder, EmbedDevice, EmbedOptions};
+pub use layout::Pooling;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
