@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use docent_core::{Block, BlockKind, DocId, DocKind, Document, Embedder};
+use docent_core::{Block, BlockKind, DocId, DocKind, Document};
 use docent_retrieve::{EvalReport, Mode};
 use docent_store::{ChunkRecord, Index, OpenMode};
 use serde::Serialize;
@@ -88,12 +88,10 @@ pub async fn eval_retrieval(
             for d in batch {
                 let doc = beir_document(&d.id, &d.title, &d.text);
                 let key = doc.path.to_string_lossy().into_owned();
-                let chunks =
-                    docent_chunk::chunk_document(&doc, &counter, &chunk_cfg).map_err(|source| {
-                        EngineError::Chunk {
-                            path: doc.path.clone(),
-                            source,
-                        }
+                let chunks = docent_chunk::chunk_document(&doc, counter.as_ref(), &chunk_cfg)
+                    .map_err(|source| EngineError::Chunk {
+                        path: doc.path.clone(),
+                        source,
                     })?;
                 records.extend(chunks.iter().map(|c| chunk_record(&key, &doc, c)));
             }

@@ -190,8 +190,8 @@ pub struct Ingester {
     _lock: WriteLock,
     manifest: Manifest,
     index: Index,
-    embedder: Arc<docent_embed::BertEmbedder>,
-    counter: Arc<docent_embed::HfTokenCounter>,
+    embedder: Arc<dyn Embedder>,
+    counter: Arc<dyn TokenCounter>,
     walk_opts: WalkOptions,
     control: IngestControl,
     journal: Arc<Journal>,
@@ -208,8 +208,8 @@ impl Ingester {
         on_event: &(dyn Fn(IngestEvent<'_>) + Send + Sync),
     ) -> Result<Self> {
         let started = Instant::now();
-        let counter = Arc::new(ctx.token_counter()?);
-        let embedder = Arc::new(ctx.embedder()?);
+        let counter = ctx.token_counter()?;
+        let embedder = ctx.embedder()?;
         let lock = WriteLock::acquire(&ctx.paths.data_dir)?;
         let mut manifest = Manifest::open(&ctx.paths.data_dir)?;
         let mut index = Index::open(
@@ -661,7 +661,7 @@ fn spawn_workers(
     ctx: &Context,
     to_read: Vec<Found>,
     known: Arc<HashMap<String, FileRecord>>,
-    counter: Arc<docent_embed::HfTokenCounter>,
+    counter: Arc<dyn TokenCounter>,
     control: IngestControl,
     journal: Arc<Journal>,
     tx: mpsc::Sender<Done>,
@@ -699,7 +699,7 @@ fn spawn_workers(
 struct Writer<'a> {
     manifest: &'a mut Manifest,
     index: &'a mut Index,
-    embedder: Arc<docent_embed::BertEmbedder>,
+    embedder: Arc<dyn Embedder>,
     known: Arc<HashMap<String, FileRecord>>,
     seen: &'a HashSet<String>,
     summary: &'a mut IngestSummary,

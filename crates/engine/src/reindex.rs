@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use docent_core::{EmbedKind, Embedder};
+use docent_core::EmbedKind;
 use docent_store::{Index, OpenMode, WriteLock};
 use serde::Serialize;
 
