@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use docent_core::{ChatMessage, Generator, SeamError};
-use docent_engine::{AskEvent, AskOptions, AskRequest, Asker, Context, Searcher};
-use docent_retrieve::Mode;
+use docent_core::ChatMessage;
+use docent_engine::{AskEvent, AskRequest, Asker, Context};
 
 use super::display_path;
 use crate::cli::{AskArgs, GlobalArgs};
@@ -20,7 +19,7 @@ const CONVERSATION_FILE: &str = "conversation.json";
 const CONVERSATION_TURNS: usize = 12;
 
 pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::Result<ExitCode> {
-    let ctx = with_model(ctx, args.model.as_deref());
+    let ctx = ctx.clone().with_model(args.model.as_deref());
     let question = args.question.join(" ");
     let conversation_path = ctx.paths.data_dir.join(CONVERSATION_FILE);
     let history = if args.continue_conversation {
@@ -29,13 +28,7 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::
         Vec::new()
     };
 
-    let searcher = Searcher::open(&ctx, Mode::Hybrid).await?;
-    let loader_ctx = ctx.clone();
-    let asker = Asker::with_loader(
-        searcher,
-        Box::new(move || load_generator(&loader_ctx).map_err(|e| SeamError::new(format!("{e:#}")))),
-        AskOptions::from_context(&ctx),
-    );
+    let asker = Asker::open_lazy(&ctx).await?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
@@ -133,54 +126,6 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &AskArgs) -> anyhow::
         eprintln!("warning: could not keep the conversation for --continue: {e:#}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `ctx` with the language model named on the command line (`--model`), for whichever backend
-/// `[llm]` uses.
-pub fn with_model(ctx: &Context, model: Option<&str>) -> Context {
-    let mut ctx = ctx.clone();
-    if let Some(m) = model {
-        if ctx.settings.llm.backend == "remote" {
-            ctx.settings.llm.remote_model = m.to_string();
-        } else {
-            ctx.settings.llm.model = m.to_string();
-        }
-    }
-    ctx
-}
-
-/// The language model that answers, as `[llm]` describes it: a GGUF file run in-process, or an
-/// OpenAI-compatible server on the user's network.
-pub fn load_generator(ctx: &Context) -> anyhow::Result<Box<dyn Generator>> {
-    let llm = &ctx.settings.llm;
-    if llm.backend == "remote" {
-        let mut opts = docent_remote::RemoteOptions::new(&llm.url, &llm.remote_model);
-        opts.context_length = llm.context_length;
-        if !llm.api_key_env.is_empty() {
-            opts.api_key = Some(std::env::var(&llm.api_key_env).with_context(|| {
-                format!(
-                    "`[llm] api_key_env` names {}, which is not set",
-                    llm.api_key_env
-                )
-            })?);
-        }
-        return Ok(Box::new(docent_remote::RemoteGenerator::new(opts)?));
-    }
-    let path = ctx.llm_model_path().map_err(anyhow::Error::msg)?;
-    let device: docent_llm::DeviceChoice = llm
-        .device
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("[llm] device: {e}"))?;
-    let generator = docent_llm::GgufGenerator::load(
-        &path,
-        &docent_llm::LoadOptions {
-            device,
-            context_length: Some(llm.context_length),
-            allow_low_memory: false,
-        },
-    )
-    .with_context(|| format!("cannot load the language model `{}`", llm.model))?;
-    Ok(Box::new(generator))
 }
 
 /// `file` made absolute against the current directory, its folder resolved (so links in the

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use docent_core::date::iso_utc;
 use docent_daemon::Folders;
 use docent_daemon::control::LiveState;
-use docent_engine::{Context, QUARANTINE_REASON};
+use docent_engine::{Context, RecordedReason};
 use docent_store::{FileRecord, FileStatus, Manifest};
 use serde_json::json;
 
@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     for r in records.iter().filter(|r| r.status == FileStatus::Failed) {
         let reason = r.reason.clone().unwrap_or_default();
         let entry = json!({"path": r.path, "reason": reason});
-        if reason.starts_with(QUARANTINE_REASON) {
+        if RecordedReason::of(&reason) == RecordedReason::Quarantined {
             quarantined.push(entry);
         } else {
             errors.push(entry);

@@ -10,10 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
-use docent_core::SeamError;
 use docent_core::date::iso_utc;
-use docent_engine::{AskOptions, Asker, Context, SearchRequest, Searcher};
-use docent_retrieve::Mode;
+use docent_engine::{Asker, Context, SearchRequest};
 use docent_store::Manifest;
 use docent_tui::{
     AskEvent, AskRequest, Backend, BackendError, IndexStats, ModelInfo, OpenCommand, SearchHit,
@@ -27,7 +25,7 @@ use crate::cli::TuiArgs;
 const PDF_VIEWERS: &[&str] = &["zathura", "sioyek", "evince", "okular", "qpdfview", "mupdf"];
 
 pub fn run(ctx: &Context, rt: &Handle, args: &TuiArgs) -> anyhow::Result<ExitCode> {
-    let mut ctx = super::ask::with_model(ctx, args.model.as_deref());
+    let mut ctx = ctx.clone().with_model(args.model.as_deref());
     let cwd = std::env::current_dir().context("no current directory")?;
     let export_dir = match &args.export_dir {
         Some(d) => std::fs::canonicalize(d).with_context(|| {
@@ -81,40 +79,18 @@ impl EngineBackend {
         if let Some(a) = &self.asker {
             return Ok(a.clone());
         }
-        let searcher = self
-            .rt
-            .block_on(Searcher::open(&self.ctx, Mode::Hybrid))
-            .map_err(|e| BackendError::new(format!("{:#}", anyhow::Error::from(e))))?;
-        let loader_ctx = self.ctx.clone();
-        let asker = Arc::new(Asker::with_loader(
-            searcher,
-            Box::new(move || {
-                super::ask::load_generator(&loader_ctx)
-                    .map_err(|e| SeamError::new(format!("{e:#}")))
-            }),
-            AskOptions::from_context(&self.ctx),
-        ));
+        let asker = Arc::new(
+            self.rt
+                .block_on(Asker::open_lazy(&self.ctx))
+                .map_err(|e| BackendError::new(format!("{:#}", anyhow::Error::from(e))))?,
+        );
         self.asker = Some(asker.clone());
         Ok(asker)
     }
 
     fn model(&self) -> Option<ModelInfo> {
-        let llm = &self.ctx.settings.llm;
-        if llm.backend == "remote" {
-            return Some(ModelInfo {
-                name: llm.remote_model.clone(),
-                device: llm.url.clone(),
-            });
-        }
-        let path = self.ctx.llm_model_path().ok()?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| llm.model.clone());
-        Some(ModelInfo {
-            name,
-            device: llm.device.clone(),
-        })
+        let (name, device) = self.ctx.model_label()?;
+        Some(ModelInfo { name, device })
     }
 }
 

@@ -3,7 +3,8 @@
 //! The vocabulary every other docent crate speaks: identifiers ([`DocId`], [`ChunkId`],
 //! [`ContentHash`]), the parsed [`Document`] with its [`Block`]s, the located [`Chunk`] with its
 //! [`Span`], the [`Answer`] to a question with its [`Source`]s and [`Citation`]s, and the narrow
-//! traits at the seams between pipeline stages ([`TokenCounter`], [`Embedder`], [`Generator`]).
+//! traits at the seams between pipeline stages ([`TokenCounter`], [`Embedder`], [`Generator`],
+//! and [`ModelSource`], where an operation gets them).
 //!
 //! It owns no I/O and no heavy dependency: parsing, chunking, embedding and storage live in
 //! their own crates and meet only through these types. It refuses anything that would let one
@@ -26,4 +27,6 @@ pub use doc::{
 };
 pub use generate::{ChatMessage, GenerationStats, Generator, Role, SamplingParams, StopReason};
 pub use id::{ChunkId, ContentHash, DocId};
-pub use seam::{EmbedKind, Embedder, EmbedderIdentity, SeamError, TokenCounter, WhitespaceCounter};
+pub use seam::{
+    EmbedKind, Embedder, EmbedderIdentity, ModelSource, SeamError, TokenCounter, WhitespaceCounter,
+};

@@ -112,3 +112,14 @@ pub trait Embedder: Send + Sync {
     /// One vector per text, in order, each of length `identity().dim`.
     fn embed(&self, texts: &[&str], kind: EmbedKind) -> Result<Vec<Vec<f32>>, SeamError>;
 }
+
+/// Where an operation's models come from. The engine loads them from the models directory by
+/// default; tests of logic hand it fakes through this seam instead.
+pub trait ModelSource: Send + Sync {
+    /// Measures chunks.
+    fn token_counter(&self) -> Result<std::sync::Arc<dyn TokenCounter>, SeamError>;
+    /// Embeds chunks and queries.
+    fn embedder(&self) -> Result<std::sync::Arc<dyn Embedder>, SeamError>;
+    /// Answers questions; called when a question first needs the model.
+    fn generator(&self) -> Result<Box<dyn crate::Generator>, SeamError>;
+}

@@ -23,7 +23,8 @@ use crate::cpu::CpuEncoder;
 #[cfg(any(feature = "metal", feature = "cuda"))]
 use crate::encoder::Encoder;
 use crate::layout::{
-    invalid, manifest_sha256, parse_json, read_layout, read_required, sha256_hex, unsupported,
+    Pooling, invalid, manifest_sha256, parse_json, read_layout, read_required, sha256_hex,
+    unsupported,
 };
 use crate::{EmbedError, Result, model_name};
 
@@ -116,15 +117,6 @@ enum Model {
         encoder: Encoder,
         device: Device,
     },
-}
-
-/// How token vectors become one sentence vector (from the model's pooling config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pooling {
-    /// The mean of the token vectors under the attention mask (padding excluded).
-    Mean,
-    /// The vector of the first token (`[CLS]`).
-    Cls,
 }
 
 /// The weights file of a model directory.

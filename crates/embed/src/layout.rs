@@ -9,8 +9,16 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::bert::Pooling;
 use crate::{EmbedError, Result};
+
+/// How token vectors become one sentence vector (from the model's pooling config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    /// The mean of the token vectors under the attention mask (padding excluded).
+    Mean,
+    /// The vector of the first token (`[CLS]`).
+    Cls,
+}
 
 /// Reads a file the model needs; a missing file is [`EmbedError::FileMissing`].
 pub(crate) fn read_required(path: &Path) -> Result<Vec<u8>> {

@@ -35,7 +35,8 @@ mod encoder;
 mod fast_count;
 mod layout;
 
-pub use bert::{BertEmbedder, EmbedDevice, EmbedOptions, Pooling, Precision};
+pub use bert::{BertEmbedder, EmbedDevice, EmbedOptions, Precision};
+pub use layout::Pooling;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

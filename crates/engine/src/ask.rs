@@ -19,8 +19,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use docent_core::{
-    Answer, AnswerSentence, ChatMessage, Citation, Embedder, GenerationStats, Generator, Hit,
-    SamplingParams, SeamError, Source,
+    Answer, AnswerSentence, ChatMessage, Citation, GenerationStats, Generator, Hit, SamplingParams,
+    SeamError, Source,
 };
 use docent_retrieve::Mode;
 use docent_retrieve::cite::check_answer;
@@ -153,6 +153,19 @@ impl Asker {
         Ok(Self::new(
             searcher,
             generator,
+            AskOptions::from_context(ctx),
+        ))
+    }
+
+    /// Opens the index of `ctx`'s data directory for hybrid search; the language model `ctx`
+    /// describes ([`Context::generator`]) is loaded when a question first needs it, so a
+    /// refusal never loads it.
+    pub async fn open_lazy(ctx: &Context) -> Result<Self> {
+        let searcher = Searcher::open(ctx, Mode::Hybrid).await?;
+        let loader_ctx = ctx.clone();
+        Ok(Self::with_loader(
+            searcher,
+            Box::new(move || loader_ctx.generator()),
             AskOptions::from_context(ctx),
         ))
     }
@@ -333,7 +346,7 @@ impl Asker {
             .zip(&packed.sources)
             .map(|(s, &(_, len))| s.text.get(..len).unwrap_or(&s.text))
             .collect();
-        let embedder = self.searcher.embedder().map(|e| e as &dyn Embedder);
+        let embedder = self.searcher.embedder();
         let checked = check_answer(&raw, &given, embedder, self.options.weak_support)
             .map_err(EngineError::Embedding)?;
         answer.text = checked.text;

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use docent_core::{Block, BlockKind, DocId, DocKind, Document, Embedder};
+use docent_core::{Block, BlockKind, ContentHash, DocId, DocKind, Document};
 use docent_retrieve::{EvalReport, Mode};
 use docent_store::{ChunkRecord, Index, OpenMode};
 use serde::Serialize;
 
 use crate::records::chunk_record;
 use crate::search::Searcher;
+use crate::vectors::{Reuse, embed_and_write};
 use crate::{Context, EngineError, Result};
 
 /// The figures for one mode.
@@ -70,7 +71,6 @@ pub async fn eval_retrieval(
     // BM25 alone needs no vectors: the chunks get zero vectors (never searched) and the
     // evaluation takes seconds instead of the embedding model's minutes.
     let needs_vectors = modes.iter().any(|m| *m != Mode::Bm25);
-    let dim = embedder.identity().dim;
     let mut cache = VectorCache::open(&ctx.paths.data_dir, &name, embedder.identity())?;
     let chunk_cfg = ectx.chunk_config();
     let start = Instant::now();
@@ -88,44 +88,20 @@ pub async fn eval_retrieval(
             for d in batch {
                 let doc = beir_document(&d.id, &d.title, &d.text);
                 let key = doc.path.to_string_lossy().into_owned();
-                let chunks =
-                    docent_chunk::chunk_document(&doc, &counter, &chunk_cfg).map_err(|source| {
-                        EngineError::Chunk {
-                            path: doc.path.clone(),
-                            source,
-                        }
+                let chunks = docent_chunk::chunk_document(&doc, counter.as_ref(), &chunk_cfg)
+                    .map_err(|source| EngineError::Chunk {
+                        path: doc.path.clone(),
+                        source,
                     })?;
                 records.extend(chunks.iter().map(|c| chunk_record(&key, &doc, c)));
             }
-            let texts: Vec<String> = records
-                .iter()
-                .map(|r| docent_core::embedding_text(r.context.as_deref(), &r.text))
-                .collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let vectors = if needs_vectors {
-                let missing: Vec<&str> = refs
-                    .iter()
-                    .copied()
-                    .filter(|t| cache.get(t).is_none())
-                    .collect();
-                if !missing.is_empty() {
-                    let fresh = tokio::task::block_in_place(|| {
-                        embedder.embed(&missing, docent_core::EmbedKind::Document)
-                    })
-                    .map_err(EngineError::Embedding)?;
-                    cache.extend(&missing, fresh)?;
-                }
-                refs.iter()
-                    .map(|t| cache.get(t).map(<[f32]>::to_vec).unwrap_or_default())
-                    .collect()
-            } else {
-                vec![vec![0.0; dim]; refs.len()]
-            };
-            for (r, v) in records.iter_mut().zip(vectors) {
-                r.vector = v;
-            }
             chunks_total += records.len();
-            index.write(&[], records).await?;
+            let reuse = if needs_vectors {
+                Reuse::File(&mut cache)
+            } else {
+                Reuse::Zeros
+            };
+            embed_and_write(&mut index, &embedder, reuse, &[], records).await?;
             on_event(EvalEvent::Indexed {
                 docs: ((i + 1) * 256).min(total),
                 total,
@@ -208,8 +184,9 @@ pub async fn eval_retrieval(
 /// settings) does not embed the corpus again: `<data dir>/cache/eval/<dataset>-<model>-<checksum>.vec`,
 /// an append-only file of records (BLAKE3 of the embedded text, then `dim` little-endian f32).
 /// A torn last record (a run killed mid-write) is ignored. Vectors are a pure function of the
-/// text and the model, so cached and fresh runs report the same figures.
-struct VectorCache {
+/// text and the model, so cached and fresh runs report the same figures. Keys are the chunks'
+/// content hashes, which are BLAKE3 of the embedded text.
+pub(crate) struct VectorCache {
     dim: usize,
     path: std::path::PathBuf,
     map: HashMap<[u8; 32], Vec<f32>>,
@@ -279,13 +256,11 @@ impl VectorCache {
         })
     }
 
-    fn get(&self, text: &str) -> Option<&[f32]> {
-        self.map
-            .get(blake3::hash(text.as_bytes()).as_bytes())
-            .map(Vec::as_slice)
+    pub(crate) fn get(&self, hash: &ContentHash) -> Option<&[f32]> {
+        self.map.get(&key(hash)?).map(Vec::as_slice)
     }
 
-    fn extend(&mut self, texts: &[&str], vectors: Vec<Vec<f32>>) -> Result<()> {
+    pub(crate) fn extend(&mut self, vectors: &[(ContentHash, Vec<f32>)]) -> Result<()> {
         use std::io::Write;
         let path = self.path.clone();
         let io = |source| EngineError::Io {
@@ -301,23 +276,32 @@ impl VectorCache {
                     .map_err(io)?,
             );
         }
-        let mut buf = Vec::with_capacity(texts.len() * (32 + 4 * self.dim));
-        for (t, v) in texts.iter().zip(vectors) {
-            let key = *blake3::hash(t.as_bytes()).as_bytes();
+        let mut buf = Vec::with_capacity(vectors.len() * (32 + 4 * self.dim));
+        for (hash, v) in vectors {
+            let Some(key) = key(hash) else {
+                continue;
+            };
             if v.len() != self.dim {
                 continue;
             }
             buf.extend_from_slice(&key);
-            for x in &v {
+            for x in v {
                 buf.extend_from_slice(&x.to_le_bytes());
             }
-            self.map.insert(key, v);
+            self.map.insert(key, v.clone());
         }
         if let Some(f) = self.file.as_mut() {
             f.write_all(&buf).map_err(io)?;
         }
         Ok(())
     }
+}
+
+/// The 32 bytes of a content hash (BLAKE3, kept as hex).
+fn key(hash: &ContentHash) -> Option<[u8; 32]> {
+    blake3::Hash::from_hex(hash.as_str())
+        .ok()
+        .map(|h| *h.as_bytes())
 }
 
 const BEIR_PREFIX: &str = "/beir/";
@@ -378,15 +362,19 @@ mod tests {
         }
     }
 
+    fn h(text: &str) -> ContentHash {
+        ContentHash::of(text.as_bytes())
+    }
+
     #[test]
     fn vector_cache_survives_reopening_and_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut c = VectorCache::open(dir.path(), "set", &identity()).unwrap();
-            assert!(c.get("a").is_none());
-            c.extend(&["a", "b"], vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]])
+            assert!(c.get(&h("a")).is_none());
+            c.extend(&[(h("a"), vec![1.0, 2.0, 3.0]), (h("b"), vec![4.0, 5.0, 6.0])])
                 .unwrap();
-            assert_eq!(c.get("b"), Some(&[4.0, 5.0, 6.0][..]));
+            assert_eq!(c.get(&h("b")), Some(&[4.0, 5.0, 6.0][..]));
         }
         let file = std::fs::read_dir(dir.path().join("cache/eval"))
             .unwrap()
@@ -400,12 +388,12 @@ mod tests {
         std::fs::write(&file, &bytes).unwrap();
 
         let mut c = VectorCache::open(dir.path(), "set", &identity()).unwrap();
-        assert_eq!(c.get("a"), Some(&[1.0, 2.0, 3.0][..]));
-        assert_eq!(c.get("b"), Some(&[4.0, 5.0, 6.0][..]));
-        c.extend(&["c"], vec![vec![7.0, 8.0, 9.0]]).unwrap();
+        assert_eq!(c.get(&h("a")), Some(&[1.0, 2.0, 3.0][..]));
+        assert_eq!(c.get(&h("b")), Some(&[4.0, 5.0, 6.0][..]));
+        c.extend(&[(h("c"), vec![7.0, 8.0, 9.0])]).unwrap();
         let c = VectorCache::open(dir.path(), "set", &identity()).unwrap();
-        assert_eq!(c.get("c"), Some(&[7.0, 8.0, 9.0][..]));
-        assert_eq!(c.get("a"), Some(&[1.0, 2.0, 3.0][..]));
+        assert_eq!(c.get(&h("c")), Some(&[7.0, 8.0, 9.0][..]));
+        assert_eq!(c.get(&h("a")), Some(&[1.0, 2.0, 3.0][..]));
 
         // Another model's vectors live in another file.
         let other = EmbedderIdentity {
@@ -415,7 +403,7 @@ mod tests {
         assert!(
             VectorCache::open(dir.path(), "set", &other)
                 .unwrap()
-                .get("a")
+                .get(&h("a"))
                 .is_none()
         );
     }

@@ -40,7 +40,7 @@ pub fn inspect(ctx: &Context, path: &Path) -> Result<Inspection> {
         skipped: None,
         warnings: Vec::new(),
         documents: Vec::new(),
-        tokenizer: docent_core::TokenCounter::id(&counter).to_string(),
+        tokenizer: counter.id().to_string(),
     };
     match docent_parse::parse_file(&abs, &ctx.parse_options())? {
         Outcome::Skipped { format, reason } => {
@@ -56,12 +56,10 @@ pub fn inspect(ctx: &Context, path: &Path) -> Result<Inspection> {
             out.warnings = warnings;
             let cfg = ctx.chunk_config();
             for document in documents {
-                let chunks =
-                    docent_chunk::chunk_document(&document, &counter, &cfg).map_err(|source| {
-                        EngineError::Chunk {
-                            path: abs.clone(),
-                            source,
-                        }
+                let chunks = docent_chunk::chunk_document(&document, counter.as_ref(), &cfg)
+                    .map_err(|source| EngineError::Chunk {
+                        path: abs.clone(),
+                        source,
                     })?;
                 out.documents.push(InspectedDocument { document, chunks });
             }

@@ -34,6 +34,7 @@ pub mod models;
 mod records;
 mod reindex;
 mod search;
+mod vectors;
 pub mod walk;
 
 pub use ask::{AskEvent, AskOptions, AskRequest, Asker, GeneratorLoader};
@@ -41,8 +42,8 @@ pub use context::Context;
 pub use error::{EngineError, Result};
 pub use eval::{EvalEvent, EvalResult, eval_retrieval};
 pub use ingest::{
-    FileOutcome, IngestControl, IngestEvent, IngestSummary, Ingester, QUARANTINE_REASON,
-    SkippedFile, ingest,
+    FileOutcome, FileReason, IngestControl, IngestEvent, IngestSummary, Ingester,
+    QUARANTINE_REASON, ReadProblem, RecordedReason, SkippedFile, ingest,
 };
 pub use inspect::{Inspection, inspect};
 pub use reindex::{ReindexSummary, reindex};

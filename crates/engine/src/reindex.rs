@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use docent_core::{EmbedKind, Embedder};
 use docent_store::{Index, OpenMode, WriteLock};
 use serde::Serialize;
 
+use crate::vectors::{Reuse, embed_and_write};
 use crate::{Context, EngineError, Result};
 
 #[derive(Clone, Debug, Serialize)]
@@ -39,23 +39,13 @@ pub async fn reindex(
     let mut done = 0u64;
     const PAGE: usize = 512;
     loop {
-        let mut rows = old.scan(offset, PAGE).await?;
+        let rows = old.scan(offset, PAGE).await?;
         if rows.is_empty() {
             break;
         }
         offset += rows.len();
-        let texts: Vec<String> = rows
-            .iter()
-            .map(|r| docent_core::embedding_text(r.context.as_deref(), &r.text))
-            .collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = tokio::task::block_in_place(|| embedder.embed(&refs, EmbedKind::Document))
-            .map_err(EngineError::Embedding)?;
-        for (r, v) in rows.iter_mut().zip(vectors) {
-            r.vector = v;
-        }
         done += rows.len() as u64;
-        staging.write(&[], rows).await?;
+        embed_and_write(&mut staging, &embedder, Reuse::Nothing, &[], rows).await?;
         on_progress(done);
     }
     staging

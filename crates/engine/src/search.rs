@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use docent_core::{EmbedKind, Embedder, Hit, SearchFilter};
@@ -69,7 +70,7 @@ impl Retrieval {
 /// model, so that many queries pay the loading cost once.
 pub struct Searcher {
     index: Index,
-    embedder: Option<docent_embed::BertEmbedder>,
+    embedder: Option<Arc<dyn Embedder>>,
     fusion: Fusion,
     candidates: usize,
     snippet_chars: usize,
@@ -171,8 +172,8 @@ impl Searcher {
     }
 
     /// The embedding model, when the searcher was opened for vector or hybrid search.
-    pub fn embedder(&self) -> Option<&docent_embed::BertEmbedder> {
-        self.embedder.as_ref()
+    pub fn embedder(&self) -> Option<&dyn Embedder> {
+        self.embedder.as_deref()
     }
 
     /// Hybrid retrieval for answering: the fused, de-duplicated (not merged) `k` best chunks of

@@ -173,6 +173,19 @@ pub fn parse_bytes(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Out
             reason: SkipReason::Unsupported,
         });
     };
+    parse_detected(path, bytes, format, opts)
+}
+
+/// Parses one file whose size the caller checked against `opts.max_file_bytes` and whose
+/// format it detected ([`detect`]) from the same bytes: what [`parse_bytes`] does after those
+/// two checks, for a caller that made them before reading the whole file.
+pub fn parse_detected(
+    path: &Path,
+    bytes: &[u8],
+    format: Format,
+    opts: &ParseOptions,
+) -> Result<Outcome> {
+    let head = &bytes[..bytes.len().min(8192)];
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Outcome::Skipped {
             format: Some(format),

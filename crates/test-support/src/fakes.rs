@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use docent_core::{
-    ChatMessage, EmbedKind, Embedder, EmbedderIdentity, GenerationStats, Generator, SamplingParams,
-    SeamError, StopReason,
+    ChatMessage, EmbedKind, Embedder, EmbedderIdentity, GenerationStats, Generator, ModelSource,
+    SamplingParams, SeamError, StopReason, TokenCounter, WhitespaceCounter,
 };
 
 /// A generator that replies with scripted texts, one per call (the last one repeats), streamed
@@ -155,6 +155,68 @@ impl Generator for ScriptedGenerator {
     }
 }
 
+/// Fake models for the engine: [`HashEmbedder`], [`WhitespaceCounter`] and generators handed
+/// out in order (each question session takes the next; when none is left, loading fails like a
+/// missing model).
+pub struct FakeModels {
+    embedder: Arc<HashEmbedder>,
+    generators: Mutex<Vec<Box<dyn Generator>>>,
+}
+
+impl FakeModels {
+    /// Dimensions of the fake embeddings: enough that unrelated words rarely share one.
+    pub const DIM: usize = 512;
+
+    /// Models without a generator: for indexing and search.
+    pub fn new() -> Self {
+        FakeModels {
+            embedder: Arc::new(HashEmbedder::with_dim(FakeModels::DIM)),
+            generators: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Models whose language model is `g` (loaded once).
+    pub fn with_generator(g: impl Generator + 'static) -> Self {
+        let m = Self::new();
+        m.push_generator(g);
+        m
+    }
+
+    /// Adds a generator to hand out after those already given.
+    pub fn push_generator(&self, g: impl Generator + 'static) {
+        if let Ok(mut gs) = self.generators.lock() {
+            gs.push(Box::new(g));
+        }
+    }
+}
+
+impl Default for FakeModels {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ModelSource for FakeModels {
+    fn token_counter(&self) -> Result<Arc<dyn TokenCounter>, SeamError> {
+        Ok(Arc::new(WhitespaceCounter))
+    }
+
+    fn embedder(&self) -> Result<Arc<dyn Embedder>, SeamError> {
+        Ok(self.embedder.clone())
+    }
+
+    fn generator(&self) -> Result<Box<dyn Generator>, SeamError> {
+        let mut gs = self
+            .generators
+            .lock()
+            .map_err(|_| SeamError::new("fake models poisoned"))?;
+        if gs.is_empty() {
+            return Err(SeamError::new("language model `fake` is not installed"));
+        }
+        Ok(gs.remove(0))
+    }
+}
+
 /// An embedder that hashes lower-cased words into a small bag-of-words vector: texts sharing
 /// words come out similar. Deterministic and instant.
 pub struct HashEmbedder {
@@ -163,11 +225,18 @@ pub struct HashEmbedder {
 
 impl Default for HashEmbedder {
     fn default() -> Self {
+        Self::with_dim(64)
+    }
+}
+
+impl HashEmbedder {
+    /// Vectors of `dim` numbers: more dimensions, fewer words sharing one.
+    pub fn with_dim(dim: usize) -> Self {
         HashEmbedder {
             identity: EmbedderIdentity {
                 model: "hash".into(),
                 checksum: "none".into(),
-                dim: 64,
+                dim: dim.max(1),
             },
         }
     }

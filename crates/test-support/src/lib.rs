@@ -9,7 +9,7 @@ mod fakes;
 
 use std::path::{Path, PathBuf};
 
-pub use fakes::{GeneratorLog, HashEmbedder, ScriptedGenerator};
+pub use fakes::{FakeModels, GeneratorLog, HashEmbedder, ScriptedGenerator};
 
 pub use docent_core::WhitespaceCounter;
 

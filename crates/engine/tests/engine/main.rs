@@ -2,6 +2,7 @@
 //! real embedding model), with fakes where a test is about logic rather than a model.
 
 mod ask;
+mod logic;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
