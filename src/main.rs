@@ -19,6 +19,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    private_by_default();
     install_panic_hook();
     let cli = Cli::parse();
     match run(cli) {
@@ -78,7 +79,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Everything docent writes (the index, the manifest, conversations, exports, logs, models) is
+/// for its owner alone, whatever umask docent was started with: files come out `0600` and
+/// folders `0700`. This also covers the files LanceDB and tantivy create, whose modes docent
+/// cannot set one by one. The store sets explicit modes on what it creates itself as well, so
+/// that library users get private data directories too.
+fn private_by_default() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
 /// Prints an error and its causes; `hint:` lines inside messages are kept on their own lines.
+/// Messages name files, so each line has its control characters escaped.
 fn report(err: &anyhow::Error) {
     let mut msg = format!("error: {err}");
     for cause in err.chain().skip(1) {
@@ -87,7 +98,8 @@ fn report(err: &anyhow::Error) {
             msg.push_str(&format!("\n  caused by: {c}"));
         }
     }
-    eprintln!("{msg}");
+    let msg: Vec<String> = msg.lines().map(commands::shown).collect();
+    eprintln!("{}", msg.join("\n"));
 }
 
 /// A panic is a bug: say so plainly, without a backtrace dump, and exit with 101.

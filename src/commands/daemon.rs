@@ -1,6 +1,7 @@
 //! `docent watch` (the watcher in the foreground) and `docent daemon …` (the same, detached).
 
 use std::io::{BufRead, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
@@ -50,8 +51,14 @@ pub async fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> 
     } else {
         Some(args.paths.clone())
     };
+    // Log lines name files, whose names anyone could choose: escaped when written, and again
+    // when shown (the log also holds whatever else the process wrote to stderr).
     let log: docent_daemon::service::Log = Arc::new(|line: &str| {
-        eprintln!("{} {line}", docent_core::date::now_iso_utc());
+        eprintln!(
+            "{} {}",
+            docent_core::date::now_iso_utc(),
+            super::shown(line)
+        );
     });
     docent_daemon::service::serve(ctx, roots, log).await?;
     Ok(ExitCode::SUCCESS)
@@ -132,6 +139,7 @@ fn start(ctx: &Context, global: &GlobalArgs, paths: &DaemonPaths) -> anyhow::Res
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&paths.log)
         .with_context(|| format!("{}: cannot open the log", paths.log.display()))?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
@@ -163,7 +171,10 @@ fn start(ctx: &Context, global: &GlobalArgs, paths: &DaemonPaths) -> anyhow::Res
         }
         if let Some(status) = child.try_wait()? {
             let tail = read_from(&paths.log, log_start);
-            bail!("the daemon exited at once ({status}):\n{}", tail.trim_end());
+            bail!(
+                "the daemon exited at once ({status}):\n{}",
+                shown_lines(tail.trim_end())
+            );
         }
         if t0.elapsed() > Duration::from_secs(120) {
             bail!(
@@ -182,10 +193,27 @@ fn stop(ctx: &Context, paths: &DaemonPaths) -> anyhow::Result<ExitCode> {
             s.pid as i32
         }
         None => match docent_daemon::read_pid(&paths.pid) {
-            // Not answering but alive: ask it the classic way.
+            // Not answering but alive: ask it the classic way, once it is sure the pid is the
+            // daemon of this data directory. The daemon holds the write lock for as long as its
+            // pid file exists; a pid file left by a crash or from before a reboot can name any
+            // process since, which must not be signalled.
             Some(pid) if docent_daemon::alive(pid) => {
-                docent_daemon::terminate(pid).with_context(|| format!("cannot stop pid {pid}"))?;
-                pid
+                match docent_store::WriteLock::holder(&ctx.paths.data_dir)? {
+                    docent_store::LockHolder::Held { pid: Some(holder) }
+                        if i64::from(holder) == i64::from(pid) =>
+                    {
+                        docent_daemon::terminate(pid)
+                            .with_context(|| format!("cannot stop pid {pid}"))?;
+                        pid
+                    }
+                    _ => {
+                        let _ = std::fs::remove_file(&paths.pid);
+                        println!(
+                            "not running (removed a stale pid file: pid {pid} is another process, left alone)"
+                        );
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
             }
             Some(_) => {
                 let _ = std::fs::remove_file(&paths.pid);
@@ -222,7 +250,7 @@ fn logs(path: &Path, lines: usize, follow: bool) -> anyhow::Result<ExitCode> {
     };
     let all: Vec<&str> = text.lines().collect();
     for l in &all[all.len().saturating_sub(lines)..] {
-        println!("{l}");
+        println!("{}", super::shown(l));
     }
     if follow {
         let mut pos = text.len() as u64;
@@ -230,10 +258,20 @@ fn logs(path: &Path, lines: usize, follow: bool) -> anyhow::Result<ExitCode> {
             std::thread::sleep(Duration::from_millis(250));
             let more = read_from(path, pos);
             pos += more.len() as u64;
-            print!("{more}");
+            if !more.is_empty() {
+                println!("{}", shown_lines(more.trim_end_matches('\n')));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lines of the log made safe to show, line by line ([`super::shown`]).
+fn shown_lines(text: &str) -> String {
+    text.lines()
+        .map(super::shown)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The text of a file from byte `pos` on (empty when unreadable).

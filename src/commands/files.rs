@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use docent_engine::Context;
 use docent_store::Manifest;
 
-use super::display_path;
+use super::{display_path, shown};
 use crate::cli::FilesArgs;
 
 pub fn run(ctx: &Context, args: &FilesArgs) -> anyhow::Result<ExitCode> {
@@ -36,7 +36,12 @@ pub fn run(ctx: &Context, args: &FilesArgs) -> anyhow::Result<ExitCode> {
             (Some(p), None) => format!("{p}, {} chunks", r.chunks),
             (None, None) => String::new(),
         };
-        println!("{:<8} {}  {what}", r.status.as_str(), display_path(&r.path));
+        println!(
+            "{:<8} {}  {}",
+            r.status.as_str(),
+            display_path(&r.path),
+            shown(&what)
+        );
     }
     let s = manifest.stats()?;
     println!(

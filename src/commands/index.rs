@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use docent_engine::{Context, FileOutcome, IngestEvent, IngestSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::display_path;
+use super::{display_path, shown};
 use crate::cli::{GlobalArgs, IndexArgs};
 
 pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow::Result<ExitCode> {
@@ -41,17 +41,19 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
             }
         }
         IngestEvent::File { path, outcome } => {
-            let shown = display_path(&path.to_string_lossy());
+            let name = display_path(&path.to_string_lossy());
             let line = match outcome {
                 FileOutcome::Indexed { chunks, .. } => {
-                    format!("indexed   {shown} ({})", plural(*chunks as u64, "chunk"))
+                    format!("indexed   {name} ({})", plural(*chunks as u64, "chunk"))
                 }
-                FileOutcome::Unchanged => format!("unchanged {shown}"),
+                FileOutcome::Unchanged => format!("unchanged {name}"),
                 FileOutcome::Moved { from } => {
-                    format!("moved     {shown} (was {})", display_path(from))
+                    format!("moved     {name} (was {})", display_path(from))
                 }
-                FileOutcome::Skipped { reason } => format!("skipped   {shown}: {reason}"),
-                FileOutcome::Failed { reason } => format!("failed    {shown}: {reason}"),
+                FileOutcome::Skipped { reason } => {
+                    format!("skipped   {name}: {}", shown(reason))
+                }
+                FileOutcome::Failed { reason } => format!("failed    {name}: {}", shown(reason)),
             };
             let guard = bar.lock().ok();
             match guard.as_ref().and_then(|b| b.as_ref()) {
@@ -59,7 +61,7 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
                     if matches!(outcome, FileOutcome::Failed { .. }) {
                         pb.println(line);
                     }
-                    pb.set_message(shown);
+                    pb.set_message(name);
                     pb.inc(1);
                 }
                 None if !quiet => eprintln!("{line}"),
@@ -75,11 +77,19 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
             );
         }
         IngestEvent::Quarantined { path, reason } => {
-            eprintln!("warning: {}: {reason}", path.display());
+            eprintln!(
+                "warning: {}: {}",
+                display_path(&path.to_string_lossy()),
+                shown(reason)
+            );
         }
         IngestEvent::WalkIssue { path, message } => {
             if !quiet || interactive {
-                eprintln!("warning: {}: {message}", path.display());
+                eprintln!(
+                    "warning: {}: {}",
+                    display_path(&path.to_string_lossy()),
+                    shown(message)
+                );
             }
         }
     };
@@ -167,7 +177,7 @@ fn print_summary(s: &IngestSummary) {
         println!("skipped:");
         for ((error, reason), paths) in by_reason {
             let tag = if error { "error" } else { "skipped" };
-            println!("  {tag}: {reason} ({})", paths.len());
+            println!("  {tag}: {} ({})", shown(reason), paths.len());
             for p in paths.iter().take(10) {
                 println!("    {}", display_path(p));
             }
@@ -179,7 +189,7 @@ fn print_summary(s: &IngestSummary) {
     if !s.warnings.is_empty() {
         println!("warnings:");
         for w in &s.warnings {
-            println!("  {}: {}", display_path(&w.path), w.reason);
+            println!("  {}: {}", display_path(&w.path), shown(&w.reason));
         }
     }
     if s.errors() > 0 {

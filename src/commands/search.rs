@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use docent_engine::{Context, SearchRequest};
 use serde_json::json;
 
-use super::display_path;
+use super::{display_path, shown};
 use crate::cli::SearchArgs;
 
 pub async fn run(ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitCode> {
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for w in &result.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", shown(w));
     }
     if result.hits.is_empty() {
         println!("no results");
@@ -62,7 +62,7 @@ pub async fn run(ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitCode> {
         let hit = &h.hit;
         let mut loc = display_path(&hit.path);
         if let Some(part) = &hit.part {
-            loc.push_str(&format!(" [{part}]"));
+            loc.push_str(&format!(" [{}]", shown(part)));
         }
         match hit.page {
             Some(p) => loc.push_str(&format!("  page {p}")),
@@ -79,7 +79,7 @@ pub async fn run(ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitCode> {
             _ => None,
         };
         if let Some(l) = label {
-            println!("    {l}");
+            println!("    {}", shown(&l));
         }
         let snippet = if color {
             docent_retrieve::render_ansi(&h.snippet)

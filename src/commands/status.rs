@@ -9,7 +9,7 @@ use docent_engine::{Context, RecordedReason};
 use docent_store::{FileRecord, FileStatus, Manifest};
 use serde_json::json;
 
-use super::display_path;
+use super::{display_path, shown};
 use crate::cli::StatusArgs;
 
 /// Files indexed, chunks stored, and when the index last changed (Unix seconds), from the
@@ -95,14 +95,14 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         Some(s) if !s.folders.is_empty() => {
             for (i, f) in s.folders.iter().enumerate() {
                 let label = if i == 0 { "folders:" } else { "" };
-                println!("{label:<12} {} ({})", f.path, f.mode);
+                println!("{label:<12} {} ({})", shown(&f.path), f.mode);
             }
         }
         _ if folders.is_empty() => println!("folders:     none (`docent folders add <DIR>`)"),
         _ => {
             for (i, f) in folders.iter().enumerate() {
                 let label = if i == 0 { "folders:" } else { "" };
-                println!("{label:<12} {f}");
+                println!("{label:<12} {}", shown(f));
             }
         }
     }
@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(s) = &live {
         for p in &s.problems {
-            println!("problem:     {p}");
+            println!("problem:     {}", shown(p));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -448,3 +448,67 @@ fn folders_and_service_files() {
         stderr(&out)
     );
 }
+
+#[test]
+fn stop_leaves_alone_a_process_named_by_a_stale_pid_file() {
+    let env = Env::new();
+    // After a crash or a reboot the pid in the file may belong to any process.
+    let mut other = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let dir = env.home.path().join("daemon");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("docent.pid"), other.id().to_string()).unwrap();
+
+    let out = env.run(&["daemon", "stop"]);
+    let alive = other.try_wait().unwrap().is_none();
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(alive, "daemon stop signalled an unrelated process");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("stale pid file"), "{said}");
+    assert!(!dir.join("docent.pid").exists());
+}
+
+#[test]
+fn an_edited_ignore_file_takes_effect_at_once() {
+    let env = Env::new();
+    let root = folder(&env, "docs");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(
+        root.join("sub/diary.md"),
+        "The albatross confession stays private.\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("sub/plan.md"), "The gazebo plan is public.\n").unwrap();
+    let out = env.run(&["folders", "add", root.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Reconciliation walks only at start: what follows is the watcher's doing.
+    std::fs::write(
+        env.home.path().join("docent.toml"),
+        "[watch]\nreconcile_minutes = 0\n",
+    )
+    .unwrap();
+    let _daemon = Daemon::start(&env);
+    wait_for(&env, "both files indexed", || {
+        hits(&env, &root, "albatross confession").contains("sub/diary.md")
+            && hits(&env, &root, "gazebo plan").contains("sub/plan.md")
+    });
+
+    // Excluded for privacy: it leaves search at once, the rest of the folder stays.
+    std::fs::write(root.join("sub/.gitignore"), "diary.md\n").unwrap();
+    wait_for(&env, "diary.md excluded by the new .gitignore", || {
+        hits(&env, &root, "albatross confession").is_empty()
+    });
+    assert!(hits(&env, &root, "gazebo plan").contains("sub/plan.md"));
+
+    // The rule taken back (a .docentignore at the top now excludes the plan instead).
+    std::fs::remove_file(root.join("sub/.gitignore")).unwrap();
+    std::fs::write(root.join(".docentignore"), "plan.md\n").unwrap();
+    wait_for(&env, "diary.md back, plan.md excluded", || {
+        hits(&env, &root, "albatross confession").contains("sub/diary.md")
+            && hits(&env, &root, "gazebo plan").is_empty()
+    });
+}

@@ -6,6 +6,7 @@ mod daemon;
 mod index;
 mod inspect;
 mod models;
+mod privacy;
 mod search;
 mod tui;
 

@@ -112,6 +112,12 @@ pub struct LlmSettings {
     pub remote_model: String,
     /// Remote backend: the environment variable holding an API key, if the server wants one.
     pub api_key_env: String,
+    /// Remote backend: allow a server on a private network (otherwise only this machine).
+    pub allow_private_network: bool,
+    /// Remote backend: longest one answer may take, from connecting to its last word (seconds).
+    pub request_timeout_secs: u64,
+    /// Remote backend: longest the server may stay silent (seconds).
+    pub idle_timeout_secs: u64,
     /// `auto`, `cpu`, `cuda` or `metal`.
     pub device: String,
     pub context_length: usize,
@@ -313,6 +319,12 @@ impl Settings {
             return Err(
                 "`llm.backend` is \"remote\" but `llm.url` or `llm.remote_model` is empty; expected e.g. url = \"http://192.168.1.20:11434/v1\" and remote_model = \"qwen3:14b\"".into(),
             );
+        }
+        if l.request_timeout_secs == 0 || l.idle_timeout_secs == 0 {
+            return Err(format!(
+                "`llm.request_timeout_secs` ({}) and `llm.idle_timeout_secs` ({}) must be at least 1",
+                l.request_timeout_secs, l.idle_timeout_secs
+            ));
         }
         if l.model.trim().is_empty() {
             return Err(
@@ -518,6 +530,9 @@ mod tests {
         assert_eq!(s.ocr.languages, ["eng"]);
         assert_eq!(s.ocr.dpi, 300);
         assert_eq!(s.ingest.worker_memory_mb, 2048);
+        // Private by default: the remote backend talks to this machine only.
+        assert!(!s.llm.allow_private_network);
+        assert_eq!(s.llm.request_timeout_secs, 600);
     }
 
     #[test]
@@ -584,6 +599,10 @@ mod tests {
             ("[llm]\nmodel = \" \"\n", "llm.model"),
             ("[llm]\nbackend = \"cloud\"\n", "llm.backend"),
             ("[llm]\nbackend = \"remote\"\n", "llm.url"),
+            (
+                "[llm]\nrequest_timeout_secs = 0\n",
+                "llm.request_timeout_secs",
+            ),
             ("[ask]\nk = 0\n", "ask.k"),
             ("[ask]\nmin_relevance = 3.0\n", "ask.min_relevance"),
             ("[ask]\nweak_support = 1.5\n", "ask.weak_support"),

@@ -88,6 +88,26 @@ fn skip_osc(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// A name (a file path, a folder, a reason, a log line) in a form safe to print on one terminal
+/// line: every control character (newline and tab included), DEL, C1 control and bidirectional
+/// override is written as a visible escape (`\u{1b}`), so a hostile file name can neither send
+/// the terminal commands nor forge a line of output, and two names that differ only there still
+/// look different. Text without such characters is returned as it is.
+pub fn escape_controls(input: &str) -> std::borrow::Cow<'_, str> {
+    if !input.chars().any(|c| c.is_control() || is_bidi_override(c)) {
+        return std::borrow::Cow::Borrowed(input);
+    }
+    let mut out = String::with_capacity(input.len() + 8);
+    for c in input.chars() {
+        if c.is_control() || is_bidi_override(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// True when bytes look like binary data rather than text in some encoding: a NUL byte, or more
 /// than 10% of the sample being control bytes other than whitespace.
 pub fn looks_binary(sample: &[u8]) -> bool {
@@ -123,6 +143,21 @@ mod tests {
         assert_eq!(sanitize("\u{9b}2Jhi"), "hi");
         assert_eq!(sanitize("a\u{202e}b"), "ab");
         assert_eq!(sanitize("end\u{1b}"), "end");
+    }
+
+    #[test]
+    fn names_show_their_controls_as_escapes() {
+        assert_eq!(escape_controls("notes/plan.md"), "notes/plan.md");
+        assert_eq!(
+            escape_controls("evil\u{1b}[31mred.md"),
+            "evil\\u{1b}[31mred.md"
+        );
+        assert_eq!(
+            escape_controls("a\nb\tc\u{7f}\u{9b}"),
+            "a\\u{a}b\\u{9}c\\u{7f}\\u{9b}"
+        );
+        assert_eq!(escape_controls("x\u{202e}y"), "x\\u{202e}y");
+        assert!(!escape_controls("\u{1b}]0;t\u{7}").contains('\u{1b}'));
     }
 
     #[test]

@@ -141,6 +141,8 @@ pub async fn serve(ctx: &Context, roots: Option<Vec<PathBuf>>, log: Log) -> Resu
         tokio::select! {
             hint = hints.recv() => match hint {
                 Some(Hint::Path(p)) => {
+                    // An edited ignore file changes what its folder holds: walk it again.
+                    let p = ignore_file_folder(&p).unwrap_or(p);
                     if wanted_path(&p, &folders, &data_dir, include_hidden) {
                         coalescer.add(p, Instant::now());
                         set(&state, |s| s.queue = coalescer.len());
@@ -317,6 +319,22 @@ async fn reload(
         added.iter().map(|p| p.display().to_string()).collect(),
         removed,
     )
+}
+
+/// The names of the files that decide what a walk skips (see `docent_engine::walk`).
+const IGNORE_FILES: [&str; 3] = [".docentignore", ".gitignore", ".ignore"];
+
+/// The folder whose walk an ignore file governs, when `p` is one. A created, edited or deleted
+/// ignore file is a change to its whole folder: files it now excludes must leave the index at
+/// once (someone may have excluded them for privacy), and files it no longer excludes enter it.
+/// The ignore file itself is hidden and would otherwise be dropped as such.
+fn ignore_file_folder(p: &Path) -> Option<PathBuf> {
+    let name = p.file_name()?.to_str()?;
+    if IGNORE_FILES.contains(&name) {
+        p.parent().map(Path::to_path_buf)
+    } else {
+        None
+    }
 }
 
 /// Whether a hint is about something a walk would index: under a watched folder, not hidden
@@ -546,5 +564,22 @@ mod tests {
             false
         ));
         assert!(wanted_path(Path::new("/n"), &folders, data, false));
+    }
+
+    #[test]
+    fn an_edited_ignore_file_is_a_change_to_its_folder() {
+        let folders = vec![PathBuf::from("/n")];
+        let data = Path::new("/n/.docent");
+        for name in [".gitignore", ".ignore", ".docentignore"] {
+            let hint = Path::new("/n/sub").join(name);
+            let target = ignore_file_folder(&hint).unwrap();
+            assert_eq!(target, Path::new("/n/sub"));
+            assert!(wanted_path(&target, &folders, data, false));
+        }
+        assert_eq!(ignore_file_folder(Path::new("/n/notes.md")), None);
+        assert_eq!(ignore_file_folder(Path::new("/n/.gitignore.swp")), None);
+        // Inside a hidden folder it still governs only hidden files: nothing to walk.
+        let target = ignore_file_folder(Path::new("/n/.git/.gitignore")).unwrap();
+        assert!(!wanted_path(&target, &folders, data, false));
     }
 }

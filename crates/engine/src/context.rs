@@ -189,6 +189,9 @@ impl Context {
         if llm.backend == "remote" {
             let mut opts = docent_remote::RemoteOptions::new(&llm.url, &llm.remote_model);
             opts.context_length = llm.context_length;
+            opts.allow_private_network = llm.allow_private_network;
+            opts.deadline = std::time::Duration::from_secs(llm.request_timeout_secs);
+            opts.idle_timeout = std::time::Duration::from_secs(llm.idle_timeout_secs);
             if !llm.api_key_env.is_empty() {
                 opts.api_key = Some(std::env::var(&llm.api_key_env).map_err(|e| {
                     SeamError::new(format!(

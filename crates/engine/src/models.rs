@@ -264,7 +264,11 @@ pub fn import_model(models_dir: &Path, src: &Path, name: Option<&str>) -> Result
         let path = path.to_path_buf();
         move |source| EngineError::Io { path, source }
     };
-    std::fs::create_dir_all(models_dir).map_err(io(models_dir))?;
+    // Created private (0700) when docent makes it; a folder that exists is left as it is (it
+    // may be shared on purpose, and models are not private data).
+    if !models_dir.is_dir() {
+        docent_store::private::private_dir(models_dir).map_err(io(models_dir))?;
+    }
     let tmp = models_dir.join(format!(".import-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let result = (|| -> Result<ModelManifest> {

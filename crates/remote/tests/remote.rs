@@ -278,3 +278,123 @@ fn a_truncated_stream_is_an_error_not_a_short_answer() {
         .to_string();
     assert!(err.contains("closed"), "{err}");
 }
+
+// Hostile servers: each must end in a clear error, with bounded memory and time, whatever the
+// server does.
+
+/// Options for a hostile server: a short deadline (the only way a trickling server ends).
+fn hostile(url: &str) -> RemoteOptions {
+    let mut o = RemoteOptions::new(url, "m");
+    o.api_key = Some("secret-key".into());
+    o.deadline = Duration::from_secs(1);
+    o
+}
+
+fn ask(o: RemoteOptions) -> String {
+    RemoteGenerator::new(o)
+        .unwrap()
+        .generate(
+            &[ChatMessage::user("q")],
+            &params(),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn a_stream_that_never_ends_meets_the_deadline() {
+    let (url, _req) = serve(|s| {
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .unwrap();
+        loop {
+            let piece = format!("data: {}\n\n", delta("more"));
+            if write!(s, "{:x}\r\n{piece}\r\n", piece.len()).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let err = ask(hostile(&url));
+    assert!(err.contains("deadline"), "{err}");
+    assert!(err.contains(&url), "{err}");
+}
+
+#[test]
+fn headers_trickling_in_meet_the_deadline() {
+    let (url, _req) = serve(|s| {
+        let _ = write!(s, "HTTP/1.1 200 OK\r\n");
+        // Slowloris: a header line now and then, never the blank line that ends the head.
+        for i in 0.. {
+            if write!(s, "X-Wait-{i}: 1\r\n").is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let err = ask(hostile(&url));
+    assert!(err.contains("deadline"), "{err}");
+}
+
+#[test]
+fn an_endless_header_is_refused() {
+    let (url, _req) = serve(|s| {
+        let _ = write!(s, "HTTP/1.1 200 OK\r\nX-Endless: ");
+        let block = [b'a'; 4096];
+        while s.write_all(&block).is_ok() {}
+    });
+    let mut o = hostile(&url);
+    o.deadline = Duration::from_secs(600);
+    let err = ask(o);
+    assert!(err.contains("longer than"), "{err}");
+}
+
+#[test]
+fn an_endless_line_is_refused() {
+    let (url, _req) = serve(|s| {
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: "
+        );
+        let block = [b'a'; 4096];
+        while s.write_all(&block).is_ok() {}
+    });
+    let mut o = hostile(&url);
+    o.deadline = Duration::from_secs(600);
+    o.max_line_bytes = 64 * 1024;
+    let err = ask(o);
+    assert!(err.contains("line longer than 65536 bytes"), "{err}");
+}
+
+#[test]
+fn a_huge_answer_in_one_piece_is_refused() {
+    // Announced: refused before reading it.
+    let (url, _req) = serve(|s| {
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{{"
+        );
+    });
+    let mut o = hostile(&url);
+    o.deadline = Duration::from_secs(600);
+    o.max_body_bytes = 1024 * 1024;
+    let err = ask(o.clone());
+    assert!(err.contains("larger than 1048576 bytes"), "{err}");
+
+    // Not announced (until the connection closes): refused after the limit.
+    let (url, _req) = serve(|s| {
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{{\"choices\":[{{\"message\":{{\"content\":\""
+        );
+        let block = [b'a'; 4096];
+        while s.write_all(&block).is_ok() {}
+    });
+    o.url = url;
+    let err = ask(o);
+    assert!(err.contains("larger than 1048576 bytes"), "{err}");
+}

@@ -43,18 +43,20 @@
 //! not know how files are parsed, chunked or embedded: it stores what the engine hands it. It
 //! never builds an async runtime: its API is async and runs on the caller's tokio runtime.
 //!
-//! Privacy: the `Debug` output of its types shows ids, counts and paths of the index, never
+//! Privacy: the data directory is private to its owner ([`private`]: folders `0700`, files
+//! `0600`, an open data directory tightened), and the `Debug` output of its types shows ids, counts and paths of the index, never
 //! document text or vectors.
 
 mod index;
 mod lock;
 mod manifest;
+pub mod private;
 
 pub use index::{
     ChunkRecord, DEFAULT_VECTOR_INDEX_THRESHOLD, Index, IndexStats, OpenMode, OptimizeReport,
     ReconcileReport, VectorIndexKind,
 };
-pub use lock::WriteLock;
+pub use lock::{LockHolder, WriteLock};
 pub use manifest::{FileRecord, FileStatus, Manifest, ManifestStats};
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The single-writer lock of a data directory.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ impl WriteLock {
 
     /// Takes the lock, or fails at once with [`StoreError::Locked`] naming the holder's pid.
     pub fn acquire(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+        crate::private::private_dir(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_path_buf(),
             source,
         })?;
@@ -29,7 +29,8 @@ impl WriteLock {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
+        crate::private::tighten_file(&path).map_err(io)?;
+        let mut file = crate::private::private_file()
             .read(true)
             .write(true)
             .create(true)
@@ -63,6 +64,42 @@ impl WriteLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Who holds the lock of `data_dir` now, without keeping it: the OS lock is tested (a
+    /// shared lock taken and dropped at once, so a writer starting in that instant is refused
+    /// once with [`StoreError::Locked`]), and only when it is held is the pid in the file
+    /// believed. A pid left in the file by a process that died is never reported.
+    pub fn holder(data_dir: &Path) -> Result<LockHolder> {
+        let path = data_dir.join(Self::FILE);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockHolder::Free),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                Ok(LockHolder::Free)
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                Ok(LockHolder::Held {
+                    pid: pid.trim().parse().ok(),
+                })
+            }
+            Err(TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+        }
+    }
+}
+
+/// What [`WriteLock::holder`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockHolder {
+    /// Nobody writes to the data directory.
+    Free,
+    /// A live process holds the lock; its pid, once it has written it.
+    Held { pid: Option<u32> },
 }
 
 impl Drop for WriteLock {
@@ -94,6 +131,24 @@ mod tests {
     fn a_leftover_lock_file_is_not_a_lock() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(WriteLock::FILE), "999999").unwrap();
+        assert_eq!(WriteLock::holder(dir.path()).unwrap(), LockHolder::Free);
         WriteLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_holder_is_named_only_while_it_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(WriteLock::holder(dir.path()).unwrap(), LockHolder::Free);
+        let lock = WriteLock::acquire(dir.path()).unwrap();
+        assert_eq!(
+            WriteLock::holder(dir.path()).unwrap(),
+            LockHolder::Held {
+                pid: Some(std::process::id())
+            }
+        );
+        // Testing did not take the lock away from its holder.
+        assert!(WriteLock::acquire(dir.path()).is_err());
+        drop(lock);
+        assert_eq!(WriteLock::holder(dir.path()).unwrap(), LockHolder::Free);
     }
 }

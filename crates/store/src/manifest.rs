@@ -107,11 +107,30 @@ impl Manifest {
 
     /// Opens (creating if needed) the manifest in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+        crate::private::private_dir(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = data_dir.join(Self::FILE);
+        // Created (or tightened) 0600 before SQLite opens it: SQLite gives its -wal and -shm
+        // files the database file's mode.
+        let private = || -> std::io::Result<()> {
+            crate::private::private_file()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                crate::private::tighten_file(Path::new(&p))?;
+            }
+            Ok(())
+        };
+        private().map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let conn = Connection::open(&path).map_err(|source| StoreError::Db {
             path: path.clone(),
             source,

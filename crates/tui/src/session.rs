@@ -59,18 +59,22 @@ pub struct Session {
     gone: bool,
 }
 
-/// Writes `markdown` to a new file at `path`; an existing file is never overwritten.
+/// Writes `markdown` to a new file at `path`, readable by the user only (an answer quotes the
+/// documents); an existing file is never overwritten.
 pub fn write_export(path: &Path, markdown: &str) -> Result<PathBuf, String> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                format!("{} exists already: choose another name", path.display())
-            }
-            _ => format!("{}: {e}", path.display()),
-        })?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!("{} exists already: choose another name", path.display())
+        }
+        _ => format!("{}: {e}", path.display()),
+    })?;
     f.write_all(markdown.as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path.to_path_buf())

@@ -51,14 +51,11 @@ const BOOST_LABELS: f32 = 0.2;
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
 /// English analysis: split on non-alphanumerics, drop over-long tokens, lowercase, drop English
-/// stop words, stem.
+/// stop words, stem. Fixed: nothing in the environment changes it (the same text must give the
+/// same terms at index and at query time, in every process).
 pub(crate) fn analyzer() -> TextAnalyzer {
-    let stop = if std::env::var("EXP_NOSTOP").is_ok() {
-        StopWordFilter::remove(Vec::<String>::new())
-    } else {
-        StopWordFilter::new(Language::English)
-            .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new()))
-    };
+    let stop = StopWordFilter::new(Language::English)
+        .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new()));
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser)
@@ -217,7 +214,7 @@ impl KeywordStore {
             tantivy::Index::open_in_dir(path).map_err(tv)?
         } else if mode == OpenMode::ReadWrite {
             super::meta::remove_partial(path)?;
-            std::fs::create_dir_all(path).map_err(super::meta::io_err(path))?;
+            crate::private::private_dir(path).map_err(super::meta::io_err(path))?;
             tantivy::Index::create_in_dir(path, build_schema()).map_err(tv)?
         } else {
             return Err(StoreError::Corrupt {
@@ -379,11 +376,7 @@ impl KeywordStore {
         let f = &self.f;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for w in &words {
-            let lb: f32 = std::env::var("EXP_LB")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(BOOST_LABELS);
-            for (field, boost) in [(f.body, 1.0), (f.labels, lb)] {
+            for (field, boost) in [(f.body, 1.0), (f.labels, BOOST_LABELS)] {
                 let q = TermQuery::new(
                     Term::from_field_text(field, w),
                     IndexRecordOption::WithFreqs,
@@ -617,6 +610,41 @@ mod tests {
         assert_eq!(tokens(&mut a, "a b c d e f g h", 3).len(), 3);
         let long = "x".repeat(100);
         assert!(tokens(&mut a, &long, 64).is_empty());
+    }
+
+    /// The analysis and the label boost once read experiment switches from the environment
+    /// (`EXP_NOSTOP`, `EXP_LB`), so the same index could answer differently in two processes.
+    /// This test runs itself again in a child process with those variables set (the test
+    /// harness cannot set variables in its own process safely) and checks nothing changes.
+    #[test]
+    fn the_environment_does_not_change_the_analysis() {
+        const CHILD: &str = "DOCENT_TEST_KEYWORD_ENV_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let mut a = analyzer();
+            assert!(
+                tokens(&mut a, "the and of", 64).is_empty(),
+                "stop words kept"
+            );
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "index::keyword::tests::the_environment_does_not_change_the_analysis",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .env("EXP_NOSTOP", "1")
+            .env("EXP_LB", "5.0")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl Index {
                 // No meta.json: nothing, or a creation that did not finish. Start afresh; the
                 // metadata is written last, so its presence means both stores exist.
                 meta::remove_partial(&root)?;
-                std::fs::create_dir_all(&root).map_err(meta::io_err(&root))?;
+                crate::private::private_dir(&root).map_err(meta::io_err(&root))?;
                 let index = Self::open_stores(root, identity, mode).await?;
                 meta::write_meta(&index.root, &IndexMeta::new(identity, !staging))?;
                 Ok(index)

@@ -111,6 +111,13 @@ pub(crate) struct VectorOptimize {
     pub bytes_pruned: u64,
 }
 
+/// How long a table version stays readable after a newer one replaced it. Readers (`docent
+/// search`, the interface's searcher, the daemon's own queries) hold a version for the length
+/// of one query and move to the newest one at most a second later; pruning versions at once
+/// made a query that straddled an idle compaction fail. Ten minutes covers any query by far;
+/// the disk space of older versions is given back at the next compaction after that.
+pub(crate) const PRUNE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub(crate) struct VectorStore {
     path: PathBuf,
     table: lancedb::Table,
@@ -218,9 +225,22 @@ impl VectorStore {
         self.table.count_rows(None).await.map_err(self.lance())
     }
 
+    /// Runs a query. A reader whose table version was pruned under it (it held the version
+    /// longer than [`PRUNE_GRACE`]) moves to the latest version and tries once more.
     async fn collect(&self, query: impl ExecutableQuery) -> Result<Vec<RecordBatch>> {
-        let stream = query.execute().await.map_err(self.lance())?;
-        stream.try_collect().await.map_err(self.lance())
+        match Self::run_query(&query).await {
+            Ok(batches) => Ok(batches),
+            Err(first) => {
+                if self.table.checkout_latest().await.is_err() {
+                    return Err(self.lance()(first));
+                }
+                Self::run_query(&query).await.map_err(self.lance())
+            }
+        }
+    }
+
+    async fn run_query(query: &impl ExecutableQuery) -> lancedb::Result<Vec<RecordBatch>> {
+        query.execute().await?.try_collect().await
     }
 
     /// The `k` nearest chunks by cosine distance among those the filter admits (pre-filtered,
@@ -441,18 +461,29 @@ impl VectorStore {
             .find(|i| i.columns.iter().any(|c| c == "vector"))
             .and_then(|i| i.num_unindexed_rows)
             .unwrap_or(report.rows as u64);
-        // The caller holds the write lock, so no other transaction is in flight.
+        report.bytes_pruned = self.prune(PRUNE_GRACE).await?;
+        Ok(report)
+    }
+
+    /// Removes table versions older than `grace` (never the latest) and the files only they
+    /// used. The caller holds the write lock, so no other transaction is in flight and files
+    /// no version references can go at once; readers are protected by the grace period alone.
+    pub(crate) async fn prune(&self, grace: std::time::Duration) -> Result<u64> {
+        let older_than =
+            lancedb::table::Duration::from_std(grace).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("bad prune grace period: {e}"),
+            })?;
         let stats = self
             .table
             .optimize(OptimizeAction::Prune {
-                older_than: Some(lancedb::table::Duration::zero()),
+                older_than: Some(older_than),
                 delete_unverified: Some(true),
                 error_if_tagged_old_versions: Some(false),
             })
             .await
             .map_err(self.lance())?;
-        report.bytes_pruned = stats.prune.map_or(0, |p| p.bytes_removed);
-        Ok(report)
+        Ok(stats.prune.map_or(0, |p| p.bytes_removed))
     }
 
     /// Rows of a batch as records (`with_vector`: the batch has the vector column).
@@ -787,6 +818,72 @@ mod tests {
         let err = filter_sql(&bad).unwrap_err();
         assert!(matches!(err, StoreError::BadFilter { field: "after", .. }));
         assert!(err.to_string().contains("hint:"));
+    }
+
+    fn record(n: usize) -> ChunkRecord {
+        let mut r = super::super::record::tests::sample();
+        let path = format!("/d/{n}.md");
+        r.doc_id = DocId::for_source(&path, None);
+        r.id = ChunkId::derive(&r.doc_id, "text", 0);
+        r.path = path;
+        r.vector = vec![0.5, 0.5, n as f32 / 10.0, 0.1];
+        r
+    }
+
+    /// Writes three versions, the last a compaction, to a table in `dir`; returns the store and
+    /// the first version.
+    async fn three_versions(dir: &Path) -> (VectorStore, u64) {
+        let w = VectorStore::open(dir, 4, OpenMode::ReadWrite)
+            .await
+            .unwrap();
+        w.add(&[record(1)]).await.unwrap();
+        let first = w.table.version().await.unwrap();
+        w.add(&[record(2)]).await.unwrap();
+        w.delete_paths(&["/d/1.md".to_string()]).await.unwrap();
+        (w, first)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compaction_keeps_recent_versions_for_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, first) = three_versions(dir.path()).await;
+        // A reader that still holds the first version, as one in the middle of a query does.
+        let r = VectorStore::open(dir.path(), 4, OpenMode::ReadOnly)
+            .await
+            .unwrap();
+        r.table.checkout(first).await.unwrap();
+        w.optimize(1_000_000, VectorIndexKind::IvfHnswSq)
+            .await
+            .unwrap();
+        let q = r.table.query().select(Select::columns(&["path"]));
+        let batches = VectorStore::run_query(&q)
+            .await
+            .expect("a version younger than the grace period was pruned");
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_whose_version_was_pruned_reads_the_latest_once_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, first) = three_versions(dir.path()).await;
+        let r = VectorStore::open(dir.path(), 4, OpenMode::ReadOnly)
+            .await
+            .unwrap();
+        r.table.checkout(first).await.unwrap();
+        // Compacted, and the grace period over: the first version's files are gone.
+        w.optimize(1_000_000, VectorIndexKind::IvfHnswSq)
+            .await
+            .unwrap();
+        w.prune(std::time::Duration::ZERO).await.unwrap();
+        let q = r.table.query().select(Select::columns(&["path"]));
+        assert!(VectorStore::run_query(&q).await.is_err());
+        let hits = r
+            .search(&[0.5, 0.5, 0.2, 0.1], 5, &SearchFilter::default())
+            .await
+            .unwrap();
+        let paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
+        assert_eq!(paths, ["/d/2.md"]);
     }
 
     #[test]
