@@ -46,10 +46,14 @@ pub mod gguf {
             Ok(s)
         }
         fn u32(&mut self) -> Result<u32, String> {
-            Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "u32")?))
+            Ok(u32::from_le_bytes(
+                self.take(4)?.try_into().map_err(|_| "u32")?,
+            ))
         }
         fn u64(&mut self) -> Result<u64, String> {
-            Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "u64")?))
+            Ok(u64::from_le_bytes(
+                self.take(8)?.try_into().map_err(|_| "u64")?,
+            ))
         }
         fn string(&mut self) -> Result<String, String> {
             let n = self.u64()? as usize;
@@ -103,7 +107,10 @@ pub mod gguf {
         }
         let version = c.u32()?;
         if version < 2 {
-            return Err(format!("{}: GGUF version {version} is too old", path.display()));
+            return Err(format!(
+                "{}: GGUF version {version} is too old",
+                path.display()
+            ));
         }
         let n_tensors = c.u64()? as usize;
         let n_kv = c.u64()? as usize;
@@ -123,7 +130,12 @@ pub mod gguf {
             let dims = (0..nd).map(|_| c.u64()).collect::<Result<Vec<_>, _>>()?;
             let ggml_type = c.u32()?;
             let offset = c.u64()? as usize;
-            tensors.push(Tensor { name, dims, ggml_type, offset });
+            tensors.push(Tensor {
+                name,
+                dims,
+                ggml_type,
+                offset,
+            });
         }
         let a = alignment as usize;
         let data_start = c.at.div_ceil(a) * a;
@@ -183,7 +195,12 @@ fn check_model(path: &Path) -> Vec<QuantType> {
     let mut seen = Vec::new();
     for t in &file.tensors {
         let Some(dtype) = QuantType::from_ggml_id(t.ggml_type) else {
-            panic!("{}: tensor {} has unsupported type {}", path.display(), t.name, t.ggml_type)
+            panic!(
+                "{}: tensor {} has unsupported type {}",
+                path.display(),
+                t.name,
+                t.ggml_type
+            )
         };
         if t.dims.len() != 2 || seen.contains(&dtype) {
             continue;
@@ -191,13 +208,22 @@ fn check_model(path: &Path) -> Vec<QuantType> {
         seen.push(dtype);
         let (cols, rows) = (t.dims[0] as usize, t.dims[1] as usize);
         let bytes = dtype.row_bytes(cols).unwrap() * rows;
-        let w = QuantMatrix::new(dtype, rows, cols, &file.bytes[t.offset..t.offset + bytes]).unwrap();
+        let w =
+            QuantMatrix::new(dtype, rows, cols, &file.bytes[t.offset..t.offset + bytes]).unwrap();
 
         let mut row0 = vec![0.0f32; cols];
         dequantize_row(dtype, w.row(0), &mut row0).unwrap();
         let amax = row0.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(row0.iter().all(|v| v.is_finite()), "{}: non-finite weights", t.name);
-        assert!(amax > 1e-4 && amax < 1e3, "{} ({dtype}): implausible row maximum {amax}", t.name);
+        assert!(
+            row0.iter().all(|v| v.is_finite()),
+            "{}: non-finite weights",
+            t.name
+        );
+        assert!(
+            amax > 1e-4 && amax < 1e3,
+            "{} ({dtype}): implausible row maximum {amax}",
+            t.name
+        );
 
         let n_rows = rows.min(96);
         let batch = 6;
@@ -244,7 +270,11 @@ fn check_model(path: &Path) -> Vec<QuantType> {
                     got[r],
                     reference[r]
                 );
-                assert_eq!(batched[r], got[r], "{} ({dtype}) {isa:?}: matmul vs matvec", t.name);
+                assert_eq!(
+                    batched[r], got[r],
+                    "{} ({dtype}) {isa:?}: matmul vs matvec",
+                    t.name
+                );
             }
         }
     }
@@ -255,9 +285,15 @@ fn check_model(path: &Path) -> Vec<QuantType> {
 #[ignore = "reads the starter models; run with --ignored"]
 fn starter_model_tensors_agree_on_every_path() {
     let smol = check_model(&model_file("smollm2-135m-instruct"));
-    assert!(smol.contains(&QuantType::Q4_1), "SmolLM2 Q4_1 file without Q4_1 tensors: {smol:?}");
+    assert!(
+        smol.contains(&QuantType::Q4_1),
+        "SmolLM2 Q4_1 file without Q4_1 tensors: {smol:?}"
+    );
     let gemma = check_model(&model_file("gemma-3-270m"));
     for t in [QuantType::Q4_K, QuantType::Q6_K] {
-        assert!(gemma.contains(&t), "Gemma Q4_K_M file without {t} tensors: {gemma:?}");
+        assert!(
+            gemma.contains(&t),
+            "Gemma Q4_K_M file without {t} tensors: {gemma:?}"
+        );
     }
 }

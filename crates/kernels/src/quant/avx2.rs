@@ -24,7 +24,11 @@ pub(super) struct Token(());
 
 impl Token {
     pub(super) fn get() -> Option<Token> {
-        if super::QuantIsa::Avx2.is_available() { Some(Token(())) } else { None }
+        if super::QuantIsa::Avx2.is_available() {
+            Some(Token(()))
+        } else {
+            None
+        }
     }
 }
 
@@ -88,6 +92,7 @@ pub(super) fn quantize_q8_k(_t: Token, x: &[f32], dst: &mut [u8]) {
 
 // ---------------------------------------------------------------- helpers
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn ld256(s: &[u8]) -> __m256i {
     let s = &s[..32];
@@ -95,6 +100,7 @@ fn ld256(s: &[u8]) -> __m256i {
     unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn ld128(s: &[u8]) -> __m128i {
     let s = &s[..16];
@@ -103,6 +109,7 @@ fn ld128(s: &[u8]) -> __m128i {
 }
 
 /// Eight little-endian `f32` from 32 bytes.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn ld_ps(s: &[u8]) -> __m256 {
     let s = &s[..32];
@@ -111,6 +118,7 @@ fn ld_ps(s: &[u8]) -> __m256 {
     unsafe { _mm256_loadu_ps(s.as_ptr().cast()) }
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn ld_ps_f32(s: &[f32]) -> __m256 {
     let s = &s[..8];
@@ -118,6 +126,7 @@ fn ld_ps_f32(s: &[f32]) -> __m256 {
     unsafe { _mm256_loadu_ps(s.as_ptr()) }
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn st256(d: &mut [u8], v: __m256i) {
     let d = &mut d[..32];
@@ -125,12 +134,32 @@ fn st256(d: &mut [u8], v: __m256i) {
     unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), v) }
 }
 
-/// The f16 at `b[at..at + 2]` as f32, with F16C.
+/// `f16(a) · f16(b)`, both converted by one F16C instruction from one 32-bit move.
+///
+/// Two halves at once on purpose: LLVM lowers a one-lane conversion to a `vpinsrw` into
+/// whatever register it considers free, often a loop's accumulator, which chains every
+/// block's scale conversion to the previous block's FMA (Q4_0 ran 1.6x slower that way); a
+/// 32-bit `vmovd` writes its whole register.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn h2f(b: &[u8], at: usize) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(le_u16(b, at)))))
+fn h2_mul(a: u16, b: u16) -> f32 {
+    let v = _mm_cvtph_ps(_mm_cvtsi32_si128(
+        (u32::from(a) | (u32::from(b) << 16)) as i32,
+    ));
+    _mm_cvtss_f32(_mm_mul_ss(v, _mm_movehdup_ps(v)))
 }
 
+/// `[dw·dx, mw·sx, …]` from a weight's `(d, m)` and an activation's `(d, s)` f16 pairs.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn h4_products(w: u32, x: u32) -> __m128 {
+    let v = _mm_cvtph_ps(_mm_cvtsi64_si128(
+        (u64::from(w) | (u64::from(x) << 32)) as i64,
+    ));
+    _mm_mul_ps(v, _mm_movehl_ps(v, v))
+}
+
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn hsum_ps(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
@@ -139,6 +168,7 @@ fn hsum_ps(v: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn hsum_epi32(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
@@ -147,6 +177,7 @@ fn hsum_epi32(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn hsums<const N: usize>(acc: &[__m256; N]) -> [f32; N] {
     let mut r = [0.0f32; N];
@@ -157,13 +188,18 @@ fn hsums<const N: usize>(acc: &[__m256; N]) -> [f32; N] {
 }
 
 /// 32 nibbles from 16 bytes: low nibbles in bytes 0..16, high nibbles in bytes 16..32.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn nibbles(q: &[u8]) -> __m256i {
     let q = ld128(q);
-    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(q), q), _mm256_set1_epi8(0x0f))
+    _mm256_and_si256(
+        _mm256_set_m128i(_mm_srli_epi16::<4>(q), q),
+        _mm256_set1_epi8(0x0f),
+    )
 }
 
 /// 0xFF in byte `i` where bit `i` of `bits` is set, else 0.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn bytes_from_bits(bits: u32) -> __m256i {
     let v = _mm256_set1_epi32(bits as i32);
@@ -177,6 +213,7 @@ fn bytes_from_bits(bits: u32) -> __m256i {
 }
 
 /// Signed i8 · i8 → eight i32 pair sums (via |x| and sign-transferred y).
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
     let p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
@@ -184,6 +221,7 @@ fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
 }
 
 /// Unsigned u8 (≤ 127) · signed i8 → eight i32 pair sums.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_u8(x: __m256i, y: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
@@ -191,109 +229,115 @@ fn dot_u8(x: __m256i, y: __m256i) -> __m256i {
 
 // ---------------------------------------------------------------- 32-element formats
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q4_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let off = _mm256_set1_epi8(8);
     for b in 0..nb {
         let wb = &w[b * Q4_0_BYTES..][..Q4_0_BYTES];
-        let dw = h2f(wb, 0);
+        let dw = le_u16(wb, 0);
         let qx = _mm256_sub_epi8(nibbles(&wb[2..]), off);
         for n in 0..N {
             let xb = &xs[n][b * Q8_0_BYTES..][..Q8_0_BYTES];
             let p = dot_i8(qx, ld256(&xb[2..]));
-            let d = _mm256_set1_ps(dw * h2f(xb, 0));
+            let d = _mm256_set1_ps(h2_mul(dw, le_u16(xb, 0)));
             acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[n]);
         }
     }
     hsums(&acc)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q8_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {
         let wb = &w[b * Q8_0_BYTES..][..Q8_0_BYTES];
-        let dw = h2f(wb, 0);
+        let dw = le_u16(wb, 0);
         let qx = ld256(&wb[2..]);
         let ax = _mm256_sign_epi8(qx, qx);
         for n in 0..N {
             let xb = &xs[n][b * Q8_0_BYTES..][..Q8_0_BYTES];
             let sy = _mm256_sign_epi8(ld256(&xb[2..]), qx);
             let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
-            let d = _mm256_set1_ps(dw * h2f(xb, 0));
+            let d = _mm256_set1_ps(h2_mul(dw, le_u16(xb, 0)));
             acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[n]);
         }
     }
     hsums(&acc)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q4_1<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
-    let mut summs = [0.0f32; N];
+    let mut summs = [_mm_setzero_ps(); N];
     for b in 0..nb {
         let wb = &w[b * Q4_1_BYTES..][..Q4_1_BYTES];
-        let dw = h2f(wb, 0);
-        let mw = h2f(wb, 2);
+        let dm = le_u32(wb, 0);
         let qx = nibbles(&wb[4..]);
         for n in 0..N {
             let xb = &xs[n][b * Q8_1_BYTES..][..Q8_1_BYTES];
-            summs[n] += mw * h2f(xb, 2);
+            let ds = h4_products(dm, le_u32(xb, 0));
+            summs[n] = _mm_add_ps(summs[n], ds);
             let p = dot_u8(qx, ld256(&xb[4..]));
-            let d = _mm256_set1_ps(dw * h2f(xb, 0));
-            acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[n]);
+            acc[n] = _mm256_fmadd_ps(_mm256_broadcastss_ps(ds), _mm256_cvtepi32_ps(p), acc[n]);
         }
     }
-    let mut r = hsums(&acc);
-    for n in 0..N {
-        r[n] += summs[n];
-    }
-    r
+    finish_with_mins(&acc, &summs)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q5_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let f0 = _mm256_set1_epi8(0xf0u8 as i8);
     for b in 0..nb {
         let wb = &w[b * Q5_0_BYTES..][..Q5_0_BYTES];
-        let dw = h2f(wb, 0);
+        let dw = le_u16(wb, 0);
         // (q | h << 4) - 16: where the fifth bit is clear, q - 16 = q | 0xF0 as i8.
         let hb = bytes_from_bits(le_u32(wb, 2));
         let qx = _mm256_or_si256(nibbles(&wb[6..]), _mm256_andnot_si256(hb, f0));
         for n in 0..N {
             let xb = &xs[n][b * Q8_0_BYTES..][..Q8_0_BYTES];
             let p = dot_i8(qx, ld256(&xb[2..]));
-            let d = _mm256_set1_ps(dw * h2f(xb, 0));
+            let d = _mm256_set1_ps(h2_mul(dw, le_u16(xb, 0)));
             acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[n]);
         }
     }
     hsums(&acc)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q5_1<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
-    let mut summs = [0.0f32; N];
+    let mut summs = [_mm_setzero_ps(); N];
     let b4 = _mm256_set1_epi8(0x10);
     for b in 0..nb {
         let wb = &w[b * Q5_1_BYTES..][..Q5_1_BYTES];
-        let dw = h2f(wb, 0);
-        let mw = h2f(wb, 2);
+        let dm = le_u32(wb, 0);
         let hb = bytes_from_bits(le_u32(wb, 4));
         let qx = _mm256_or_si256(nibbles(&wb[8..]), _mm256_and_si256(hb, b4));
         for n in 0..N {
             let xb = &xs[n][b * Q8_1_BYTES..][..Q8_1_BYTES];
-            summs[n] += mw * h2f(xb, 2);
+            let ds = h4_products(dm, le_u32(xb, 0));
+            summs[n] = _mm_add_ps(summs[n], ds);
             let p = dot_u8(qx, ld256(&xb[4..]));
-            let d = _mm256_set1_ps(dw * h2f(xb, 0));
-            acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[n]);
+            acc[n] = _mm256_fmadd_ps(_mm256_broadcastss_ps(ds), _mm256_cvtepi32_ps(p), acc[n]);
         }
     }
-    let mut r = hsums(&acc);
+    finish_with_mins(&acc, &summs)
+}
+
+/// `hsum(acc[n]) + summs[n][1]`: the Q4_1/Q5_1 result, with the `Σ m·s` term kept in lane 1.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn finish_with_mins<const N: usize>(acc: &[__m256; N], summs: &[__m128; N]) -> [f32; N] {
+    let mut r = hsums(acc);
     for n in 0..N {
-        r[n] += summs[n];
+        r[n] += _mm_cvtss_f32(_mm_movehdup_ps(summs[n]));
     }
     r
 }
@@ -301,6 +345,7 @@ fn dot_q5_1<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
 // ---------------------------------------------------------------- K formats
 
 /// `[m0, m0, m1, m1, …, m7, m7]` as i16, to pair with Q8_K's 16 `bsums`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn mins_x2(mn: &[u8; 8]) -> __m256i {
     let m = _mm_setr_epi16(
@@ -316,26 +361,35 @@ fn mins_x2(mn: &[u8; 8]) -> __m256i {
     _mm256_set_m128i(_mm_unpackhi_epi16(m, m), _mm_unpacklo_epi16(m, m))
 }
 
-/// The Q4_K/Q5_K block tail: `acc += d·dx·sumi - dmin·dx·Σ bsums·mins`.
+/// The Q4_K/Q5_K block tail: `acc += d·dx·sumi - dmin·dx·Σ bsums·mins`, with `dm` the
+/// block's `(d, dmin)` f16 pair.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn k4_finish<const N: usize>(
     acc: &mut [__m256; N],
     sumi: &[__m256i; N],
     mins: __m256i,
-    dw: f32,
-    dminw: f32,
+    dm: u32,
     xs: &[&[u8]; N],
     b: usize,
 ) {
+    // [d, dmin] by one F16C conversion from a full-register move (see `h2_mul`).
+    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(dm as i32));
     for n in 0..N {
         let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
-        let dx = le_f32(xb, 0);
+        let dd = _mm_mul_ps(dm, _mm_set1_ps(le_f32(xb, 0)));
         let pm = _mm256_madd_epi16(mins, ld256(&xb[Q8_K_BSUMS..]));
-        acc[n] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(sumi[n]), acc[n]);
-        acc[n] = _mm256_fmadd_ps(_mm256_set1_ps(-dminw * dx), _mm256_cvtepi32_ps(pm), acc[n]);
+        acc[n] = _mm256_fmadd_ps(
+            _mm256_broadcastss_ps(dd),
+            _mm256_cvtepi32_ps(sumi[n]),
+            acc[n],
+        );
+        let dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
+        acc[n] = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(pm), acc[n]);
     }
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
@@ -357,18 +411,20 @@ fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
             }
         }
-        k4_finish(&mut acc, &sumi, mins_x2(&mn), h2f(wb, 0), h2f(wb, 2), &xs, b);
+        k4_finish(&mut acc, &sumi, mins_x2(&mn), le_u32(wb, 0), &xs, b);
     }
     hsums(&acc)
 }
 
 /// 0x10 in the bytes of `hb` that have bit `mask` set.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn fifth_bit(hb: __m256i, mask: __m256i) -> __m256i {
     let set = _mm256_cmpeq_epi8(_mm256_and_si256(hb, mask), mask);
     _mm256_and_si256(set, _mm256_set1_epi8(0x10))
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
@@ -396,11 +452,12 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
             }
         }
-        k4_finish(&mut acc, &sumi, mins_x2(&mn), h2f(wb, 0), h2f(wb, 2), &xs, b);
+        k4_finish(&mut acc, &sumi, mins_x2(&mn), le_u32(wb, 0), &xs, b);
     }
     hsums(&acc)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
@@ -448,7 +505,7 @@ fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
         }
         // The quants are stored +32: subtract 32 · Σ scale · bsum.
         let sc16 = _mm256_cvtepi8_epi16(ld128(sc));
-        let dw = h2f(wb, Q6_K_D);
+        let dw = h2_mul(le_u16(wb, Q6_K_D), 0x3c00); // × 1.0, for the full-register move
         for n in 0..N {
             let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
             let corr = _mm256_madd_epi16(sc16, ld256(&xb[Q8_K_BSUMS..]));
@@ -462,6 +519,7 @@ fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
 
 // ---------------------------------------------------------------- float weights
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_float<const N: usize>(wtype: QuantType, n_el: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
@@ -496,9 +554,15 @@ fn dot_float<const N: usize>(wtype: QuantType, n_el: usize, w: &[u8], xs: [&[u8]
 // ---------------------------------------------------------------- quantisers
 
 /// Quantises 32 floats into `q` (32 bytes) the x86 way; returns `(d, Σ q)`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn quantize_block_q8(x: &[f32], q: &mut [u8]) -> (f32, i32) {
-    let v = [ld_ps_f32(x), ld_ps_f32(&x[8..]), ld_ps_f32(&x[16..]), ld_ps_f32(&x[24..])];
+    let v = [
+        ld_ps_f32(x),
+        ld_ps_f32(&x[8..]),
+        ld_ps_f32(&x[16..]),
+        ld_ps_f32(&x[24..]),
+    ];
     let sign = _mm256_set1_ps(-0.0);
     let mut m = _mm256_andnot_ps(sign, v[0]);
     for v in &v[1..] {
@@ -518,12 +582,16 @@ fn quantize_block_q8(x: &[f32], q: &mut [u8]) -> (f32, i32) {
         );
         i[k] = _mm256_cvtps_epi32(r);
     }
-    let sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+    let sum = hsum_epi32(_mm256_add_epi32(
+        _mm256_add_epi32(i[0], i[1]),
+        _mm256_add_epi32(i[2], i[3]),
+    ));
     st256(q, pack_i32x32(i));
     (d, sum)
 }
 
 /// Packs 32 i32 (each in -128..=127) to 32 i8 in order.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn pack_i32x32(i: [__m256i; 4]) -> __m256i {
     let a = _mm256_packs_epi32(i[0], i[1]);
@@ -532,6 +600,7 @@ fn pack_i32x32(i: [__m256i; 4]) -> __m256i {
     _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn quantize_block_q8_k(x: &[f32], b: &mut [u8]) {
     let x = &x[..QK_K];

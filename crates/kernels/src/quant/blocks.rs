@@ -102,7 +102,11 @@ pub fn f32_to_f16(x: f32) -> u16 {
     let exp = ((b >> 23) & 0xff) as i32;
     let man = b & 0x7f_ffff;
     if exp == 0xff {
-        let nan = if man != 0 { 0x200 | (man >> 13) as u16 } else { 0 };
+        let nan = if man != 0 {
+            0x200 | (man >> 13) as u16
+        } else {
+            0
+        };
         return sign | 0x7c00 | nan;
     }
     let e = exp - 127 + 15;
@@ -189,7 +193,11 @@ mod tests {
             if below > 0.0 {
                 assert_eq!(f32_to_f16(below), h, "just below midpoint after {h:#06x}");
             }
-            assert_eq!(f32_to_f16(above), h + 1, "just above midpoint after {h:#06x}");
+            assert_eq!(
+                f32_to_f16(above),
+                h + 1,
+                "just above midpoint after {h:#06x}"
+            );
         }
         assert_eq!(f32_to_f16(65520.0), 0x7c00, "overflow rounds to infinity");
         assert_eq!(f32_to_f16(65519.0), 0x7bff);

@@ -11,10 +11,10 @@
 //!   summation order.
 //! - SIMD kernels chosen at run time by [`QuantIsa`]: AVX2+FMA+F16C on x86-64 (every dot
 //!   product and activation quantiser), NEON on aarch64 (Q4_0, Q8_0 and Q4_K dot products;
-//!   the other types fall back to the scalar code there). **The NEON code is compiled only
-//!   on aarch64 and has not been run by the tests here (they run on x86-64)**; it uses plain
-//!   NEON (widening multiplies), not the `sdot` instruction, whose intrinsic is not stable
-//!   in Rust.
+//!   the other types and the activation quantisers use the scalar code there). **The NEON
+//!   code is compiled only on aarch64 and has been tested only under `qemu-aarch64`
+//!   emulation, never timed on hardware**; it uses plain NEON (widening multiplies), not
+//!   the `sdot` instruction, whose intrinsic is not stable in Rust.
 //! - [`matvec`] for one activation row (decode) and [`matmul`] for many (prompt), over a
 //!   caller-chosen range of weight rows so the caller can split rows across threads.
 //!
@@ -184,7 +184,7 @@ impl QuantType {
     /// blocks.
     pub fn row_bytes(self, cols: usize) -> Result<usize, QuantError> {
         let be = self.block_elems();
-        if cols % be != 0 {
+        if !cols.is_multiple_of(be) {
             return Err(QuantError::PartialBlock { dtype: self, cols });
         }
         Ok(cols / be * self.block_bytes())
@@ -225,13 +225,23 @@ pub enum QuantError {
     /// A row length that is not a whole number of blocks.
     PartialBlock { dtype: QuantType, cols: usize },
     /// A byte or element count that does not match the shape.
-    Length { what: &'static str, expected: usize, actual: usize },
+    Length {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
     /// An activation of the wrong type for the weight type.
-    Pairing { weight: QuantType, activation: QuantType },
+    Pairing {
+        weight: QuantType,
+        activation: QuantType,
+    },
     /// A type that cannot be used where it was given (e.g. Q8_K as a weight).
     Unsupported { dtype: QuantType, op: &'static str },
     /// A weight row range outside the matrix.
-    Rows { rows: Range<usize>, matrix_rows: usize },
+    Rows {
+        rows: Range<usize>,
+        matrix_rows: usize,
+    },
     /// An instruction set the running CPU does not have.
     IsaUnavailable(QuantIsa),
 }
@@ -245,7 +255,11 @@ impl fmt::Display for QuantError {
                  hint: the tensor's first dimension must be a multiple of the block size",
                 dtype.block_elems()
             ),
-            QuantError::Length { what, expected, actual } => write!(
+            QuantError::Length {
+                what,
+                expected,
+                actual,
+            } => write!(
                 f,
                 "{what} has {actual}, expected {expected}; hint: this is a bug in the caller's \
                  shape bookkeeping"
@@ -376,7 +390,11 @@ fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), Q
     if expected == actual {
         Ok(())
     } else {
-        Err(QuantError::Length { what, expected, actual })
+        Err(QuantError::Length {
+            what,
+            expected,
+            actual,
+        })
     }
 }
 
@@ -384,7 +402,11 @@ fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), Q
 /// is for loading and checking, not the hot path). Activation types (Q8_0, Q8_1, Q8_K)
 /// dequantise too.
 pub fn dequantize_row(dtype: QuantType, src: &[u8], dst: &mut [f32]) -> Result<(), QuantError> {
-    check_len("the source row (bytes)", dtype.row_bytes(dst.len())?, src.len())?;
+    check_len(
+        "the source row (bytes)",
+        dtype.row_bytes(dst.len())?,
+        src.len(),
+    )?;
     let f = match dtype {
         QuantType::F32 => scalar::dequantize_f32,
         QuantType::F16 => scalar::dequantize_f16,
@@ -414,9 +436,16 @@ pub fn quantize_row(
 ) -> Result<(), QuantError> {
     let k = isa.kernels()?;
     if !dtype.is_activation() {
-        return Err(QuantError::Unsupported { dtype, op: "activation quantisation" });
+        return Err(QuantError::Unsupported {
+            dtype,
+            op: "activation quantisation",
+        });
     }
-    check_len("the destination row (bytes)", dtype.row_bytes(src.len())?, dst.len())?;
+    check_len(
+        "the destination row (bytes)",
+        dtype.row_bytes(src.len())?,
+        dst.len(),
+    )?;
     quantize_unchecked(dtype, src, dst, k);
     Ok(())
 }
@@ -441,7 +470,10 @@ fn quantize_unchecked(dtype: QuantType, src: &[f32], dst: &mut [u8], k: Kernels)
 
 fn check_pair(weight: QuantType, activation: QuantType) -> Result<(), QuantError> {
     match weight.activation_type() {
-        None => Err(QuantError::Unsupported { dtype: weight, op: "weights" }),
+        None => Err(QuantError::Unsupported {
+            dtype: weight,
+            op: "weights",
+        }),
         Some(a) if a == activation => Ok(()),
         Some(_) => Err(QuantError::Pairing { weight, activation }),
     }
@@ -547,11 +579,20 @@ impl<'a> QuantMatrix<'a> {
         data: &'a [u8],
     ) -> Result<QuantMatrix<'a>, QuantError> {
         if dtype.activation_type().is_none() {
-            return Err(QuantError::Unsupported { dtype, op: "weights" });
+            return Err(QuantError::Unsupported {
+                dtype,
+                op: "weights",
+            });
         }
         let row_bytes = dtype.row_bytes(cols)?;
         check_len("the weight matrix (bytes)", row_bytes * rows, data.len())?;
-        Ok(QuantMatrix { dtype, rows, cols, row_bytes, data })
+        Ok(QuantMatrix {
+            dtype,
+            rows,
+            cols,
+            row_bytes,
+            data,
+        })
     }
 
     pub fn dtype(&self) -> QuantType {
@@ -605,7 +646,10 @@ impl QuantizedActivations {
         capacity_rows: usize,
     ) -> Result<QuantizedActivations, QuantError> {
         if !dtype.is_activation() {
-            return Err(QuantError::Unsupported { dtype, op: "activations" });
+            return Err(QuantError::Unsupported {
+                dtype,
+                op: "activations",
+            });
         }
         let row_bytes = dtype.row_bytes(cols)?;
         Ok(QuantizedActivations {
@@ -620,7 +664,7 @@ impl QuantizedActivations {
     /// Replaces the contents with `xs.len() / cols` rows quantised from `xs` (row-major).
     pub fn quantize(&mut self, xs: &[f32], isa: QuantIsa) -> Result<(), QuantError> {
         let k = isa.kernels()?;
-        if self.cols == 0 || xs.len() % self.cols != 0 {
+        if self.cols == 0 || !xs.len().is_multiple_of(self.cols) {
             return Err(QuantError::Length {
                 what: "the activations (elements, a multiple of the row length)",
                 expected: xs.len().div_ceil(self.cols.max(1)) * self.cols,
@@ -629,7 +673,10 @@ impl QuantizedActivations {
         }
         self.rows = xs.len() / self.cols;
         self.data.resize(self.rows * self.row_bytes, 0);
-        for (x, d) in xs.chunks_exact(self.cols).zip(self.data.chunks_exact_mut(self.row_bytes)) {
+        for (x, d) in xs
+            .chunks_exact(self.cols)
+            .zip(self.data.chunks_exact_mut(self.row_bytes))
+        {
             quantize_unchecked(self.dtype, x, d, k);
         }
         Ok(())
@@ -660,7 +707,10 @@ fn check_product(
     check_pair(w.dtype, x.dtype)?;
     check_len("the activation row (elements)", w.cols, x.cols)?;
     if rows.start > rows.end || rows.end > w.rows {
-        return Err(QuantError::Rows { rows: rows.clone(), matrix_rows: w.rows });
+        return Err(QuantError::Rows {
+            rows: rows.clone(),
+            matrix_rows: w.rows,
+        });
     }
     Ok(k)
 }
@@ -677,7 +727,11 @@ pub fn matvec(
 ) -> Result<(), QuantError> {
     let k = check_product(w, x_q, &rows, isa)?;
     if x_q.rows == 0 {
-        return Err(QuantError::Length { what: "the activations (rows)", expected: 1, actual: 0 });
+        return Err(QuantError::Length {
+            what: "the activations (rows)",
+            expected: 1,
+            actual: 0,
+        });
     }
     check_len("the output (elements)", rows.len(), out.len())?;
     let x = x_q.row(0);
@@ -717,12 +771,21 @@ pub fn matmul(
     }
     let needed = (t_rows - 1) * ld_out + rows.len();
     if out.len() < needed {
-        return Err(QuantError::Length { what: "the output (elements)", expected: needed, actual: out.len() });
+        return Err(QuantError::Length {
+            what: "the output (elements)",
+            expected: needed,
+            actual: out.len(),
+        });
     }
     let n = w.cols;
     let mut t = 0;
     while t + MATMUL_TILE <= t_rows {
-        let xs = [xs_q.row(t), xs_q.row(t + 1), xs_q.row(t + 2), xs_q.row(t + 3)];
+        let xs = [
+            xs_q.row(t),
+            xs_q.row(t + 1),
+            xs_q.row(t + 2),
+            xs_q.row(t + 3),
+        ];
         for (i, r) in rows.clone().enumerate() {
             let v = dot_rows::<MATMUL_TILE>(k, w.dtype, n, w.row(r), xs);
             for (k, v) in v.into_iter().enumerate() {

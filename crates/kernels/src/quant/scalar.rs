@@ -239,8 +239,11 @@ pub fn quantize_q8_k_ref(x: &[f32], dst: &mut [u8]) {
             b[Q8_K_QS + j] = v.min(127) as i8 as u8;
         }
         for j in 0..16 {
-            let s: i32 = (0..16).map(|i| i32::from(b[Q8_K_QS + 16 * j + i] as i8)).sum();
-            b[Q8_K_BSUMS + 2 * j..Q8_K_BSUMS + 2 * j + 2].copy_from_slice(&(s as i16).to_le_bytes());
+            let s: i32 = (0..16)
+                .map(|i| i32::from(b[Q8_K_QS + 16 * j + i] as i8))
+                .sum();
+            b[Q8_K_BSUMS + 2 * j..Q8_K_BSUMS + 2 * j + 2]
+                .copy_from_slice(&(s as i16).to_le_bytes());
         }
         b[0..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
     }
@@ -352,9 +355,9 @@ fn k_lanes(a: &[i8; QK_K], q8: &[u8], scale_of: impl Fn(usize) -> i32) -> [i32; 
     let mut aux32 = [0i32; 8];
     for g in 0..QK_K / 8 {
         let sc = scale_of(g * 8);
-        for l in 0..8 {
+        for (l, acc) in aux32.iter_mut().enumerate() {
             let e = g * 8 + l;
-            aux32[l] += sc * (i32::from(a[e]) * i32::from(q8[Q8_K_QS + e] as i8));
+            *acc += sc * (i32::from(a[e]) * i32::from(q8[Q8_K_QS + e] as i8));
         }
     }
     aux32
@@ -380,7 +383,9 @@ pub fn dot_q4_k_q8_k(w: &[u8], x: &[u8], nb: usize) -> f32 {
             }
         }
         let (sc, mn) = k4_scales_mins(&wb[4..16]);
-        let sumi: i32 = (0..16).map(|j| q8_k_bsum(xb, j) * i32::from(mn[j / 2])).sum();
+        let sumi: i32 = (0..16)
+            .map(|j| q8_k_bsum(xb, j) * i32::from(mn[j / 2]))
+            .sum();
         let aux32 = k_lanes(&a, xb, |e| i32::from(sc[e / 32]));
         let dx = le_f32(xb, 0);
         let d = le_f16(wb, 0) * dx;
@@ -413,7 +418,9 @@ pub fn dot_q5_k_q8_k(w: &[u8], x: &[u8], nb: usize) -> f32 {
             }
         }
         let (sc, mn) = k4_scales_mins(&wb[4..16]);
-        let sumi: i32 = (0..16).map(|j| q8_k_bsum(xb, j) * i32::from(mn[j / 2])).sum();
+        let sumi: i32 = (0..16)
+            .map(|j| q8_k_bsum(xb, j) * i32::from(mn[j / 2]))
+            .sum();
         let aux32 = k_lanes(&a, xb, |e| i32::from(sc[e / 32]));
         let dx = le_f32(xb, 0);
         let d = le_f16(wb, 0) * dx;
@@ -461,5 +468,7 @@ pub fn dot_f16(w: &[u8], x: &[u8], n: usize) -> f32 {
 
 /// BF16 weights · f32 activations.
 pub fn dot_bf16(w: &[u8], x: &[u8], n: usize) -> f32 {
-    (0..n).map(|i| bf16_to_f32(le_u16(w, 2 * i)) * le_f32(x, 4 * i)).sum()
+    (0..n)
+        .map(|i| bf16_to_f32(le_u16(w, 2 * i)) * le_f32(x, 4 * i))
+        .sum()
 }

@@ -157,7 +157,10 @@ fn hand_built_blocks_dequantize_to_the_documented_values() {
     b[2] = 0x1f; // element 0 = 15 - 8, element 16 = 1 - 8
     b[17] = 0x80; // element 15 = 0 - 8, element 31 = 8 - 8
     let y = dequant(QuantType::Q4_0, &b, 32);
-    assert_eq!((y[0], y[16], y[15], y[31], y[1]), (14.0, -14.0, -16.0, 0.0, -16.0));
+    assert_eq!(
+        (y[0], y[16], y[15], y[31], y[1]),
+        (14.0, -14.0, -16.0, 0.0, -16.0)
+    );
 
     // Q4_1: q·d + m.
     let mut b = vec![0u8; 20];
@@ -255,7 +258,10 @@ fn type_table_is_consistent() {
         assert!(a.is_activation(), "{t} pairs with {a}");
     }
     assert_eq!(QuantType::from_ggml_id(10), None, "Q2_K is not supported");
-    assert!(matches!(QuantType::Q4_K.row_bytes(100), Err(QuantError::PartialBlock { .. })));
+    assert!(matches!(
+        QuantType::Q4_K.row_bytes(100),
+        Err(QuantError::PartialBlock { .. })
+    ));
 }
 
 // ---------------------------------------------------------------- activation quantisers
@@ -263,7 +269,11 @@ fn type_table_is_consistent() {
 #[test]
 fn reference_quantizers_round_trip_within_half_a_step() {
     let mut rng = Rng(1);
-    for (t, be) in [(QuantType::Q8_0, 32), (QuantType::Q8_1, 32), (QuantType::Q8_K, 256)] {
+    for (t, be) in [
+        (QuantType::Q8_0, 32),
+        (QuantType::Q8_1, 32),
+        (QuantType::Q8_K, 256),
+    ] {
         for nb in BLOCK_COUNTS {
             let x = rng.activations(nb * be);
             let q = quant(t, &x, QuantIsa::Scalar);
@@ -277,7 +287,10 @@ fn reference_quantizers_round_trip_within_half_a_step() {
                     // Half a step, plus the f16 rounding of the scale (Q8_0/Q8_1) applied to
                     // a quant of up to 127.
                     let bound = 0.5 * step * 1.0001 + 127.0 * step * 2f32.powi(-11) + 1e-30;
-                    assert!(err <= bound, "{t} block {b} element {j}: error {err} > {bound}");
+                    assert!(
+                        err <= bound,
+                        "{t} block {b} element {j}: error {err} > {bound}"
+                    );
                 }
             }
             if t == QuantType::Q8_1 {
@@ -311,7 +324,11 @@ fn reference_q8_0_rounds_half_away_from_zero_and_q8_k_half_to_even() {
     x[3] = 3.5;
     let q = quant(QuantType::Q8_0, &x, QuantIsa::Scalar);
     assert_eq!(le_f16(&q, 0), 1.0);
-    assert_eq!([q[3] as i8, q[4] as i8, q[5] as i8], [3, -3, 4], "roundf: half away from zero");
+    assert_eq!(
+        [q[3] as i8, q[4] as i8, q[5] as i8],
+        [3, -3, 4],
+        "roundf: half away from zero"
+    );
 
     // Q8_K: the largest magnitude is negative (-127), so iscale = 1 and ties go to even.
     let mut x = vec![0.0f32; 256];
@@ -352,7 +369,10 @@ fn simd_q8_k_quantizer_equals_the_reference_bit_for_bit() {
             );
         }
         let zeros = vec![0.0f32; 512];
-        assert_eq!(quant(QuantType::Q8_K, &zeros, isa), quant(QuantType::Q8_K, &zeros, QuantIsa::Scalar));
+        assert_eq!(
+            quant(QuantType::Q8_K, &zeros, isa),
+            quant(QuantType::Q8_K, &zeros, QuantIsa::Scalar)
+        );
     }
 }
 
@@ -360,7 +380,10 @@ fn simd_q8_k_quantizer_equals_the_reference_bit_for_bit() {
 fn simd_style_q8(x: &[f32]) -> (f32, Vec<i8>) {
     let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-    (amax / 127.0, x.iter().map(|v| (v * id).round_ties_even() as i8).collect())
+    (
+        amax / 127.0,
+        x.iter().map(|v| (v * id).round_ties_even() as i8).collect(),
+    )
 }
 
 #[test]
@@ -382,8 +405,14 @@ fn simd_q8_0_and_q8_1_quantizers_match_llama_cpp_x86_and_stay_within_one_of_the_
             let r0 = quant(QuantType::Q8_0, &x, QuantIsa::Scalar);
             for b in 0..nb {
                 let (d, want) = simd_style_q8(&x[32 * b..32 * b + 32]);
-                let got0: Vec<i8> = q0[34 * b + 2..34 * b + 34].iter().map(|&v| v as i8).collect();
-                let got1: Vec<i8> = q1[36 * b + 4..36 * b + 36].iter().map(|&v| v as i8).collect();
+                let got0: Vec<i8> = q0[34 * b + 2..34 * b + 34]
+                    .iter()
+                    .map(|&v| v as i8)
+                    .collect();
+                let got1: Vec<i8> = q1[36 * b + 4..36 * b + 36]
+                    .iter()
+                    .map(|&v| v as i8)
+                    .collect();
                 assert_eq!(got0, want, "Q8_0 block {b}");
                 assert_eq!(got1, want, "Q8_1 block {b}");
                 assert_eq!(le_u16(&q0, 34 * b), f32_to_f16(d));
@@ -391,8 +420,13 @@ fn simd_q8_0_and_q8_1_quantizers_match_llama_cpp_x86_and_stay_within_one_of_the_
                 let sum: i32 = want.iter().map(|&v| i32::from(v)).sum();
                 assert_eq!(le_u16(&q1, 36 * b + 2), f32_to_f16(d * sum as f32));
                 for j in 0..32 {
-                    let diff = (i32::from(q0[34 * b + 2 + j] as i8) - i32::from(r0[34 * b + 2 + j] as i8)).abs();
-                    assert!(diff <= 1, "block {b} element {j} differs from the reference by {diff}");
+                    let diff = (i32::from(q0[34 * b + 2 + j] as i8)
+                        - i32::from(r0[34 * b + 2 + j] as i8))
+                    .abs();
+                    assert!(
+                        diff <= 1,
+                        "block {b} element {j} differs from the reference by {diff}"
+                    );
                 }
             }
             assert_eq!(q0[2] as i8, 127);
@@ -481,7 +515,11 @@ fn integer_parts_are_exact_on_every_path() {
             let got = vec_dot(t, at, n, &w, &xq, QuantIsa::Scalar).unwrap();
             assert_eq!(f64::from(got), want, "{t} scalar, {nb} blocks");
             for isa in simd_isas() {
-                assert_eq!(vec_dot(t, at, n, &w, &xq, isa).unwrap(), got, "{t} {isa:?}, {nb} blocks");
+                assert_eq!(
+                    vec_dot(t, at, n, &w, &xq, isa).unwrap(),
+                    got,
+                    "{t} {isa:?}, {nb} blocks"
+                );
                 // The SIMD quantisers keep these integers exactly too.
                 assert_eq!(quant(at, &x, isa), xq, "{at} {isa:?} quantiser");
             }
@@ -500,7 +538,10 @@ fn float_rows_of_odd_length_use_the_tail() {
             let (want, mag) = naive_dot(&dequant(t, &w, n), &x);
             for isa in [QuantIsa::Scalar].into_iter().chain(simd_isas()) {
                 let got = vec_dot(t, QuantType::F32, n, &w, &xq, isa).unwrap();
-                assert!((f64::from(got) - want).abs() <= 1e-6 * mag + 1e-6, "{t} {isa:?} n={n}");
+                assert!(
+                    (f64::from(got) - want).abs() <= 1e-6 * mag + 1e-6,
+                    "{t} {isa:?} n={n}"
+                );
             }
         }
     }
@@ -615,7 +656,12 @@ fn products_reject_wrong_shapes_types_and_ranges() {
         Err(QuantError::Unsupported { .. })
     ));
     assert!(matches!(
-        quantize_row(QuantType::Q8_0, &[0.0; 40], &mut [0u8; 34], QuantIsa::Scalar),
+        quantize_row(
+            QuantType::Q8_0,
+            &[0.0; 40],
+            &mut [0u8; 34],
+            QuantIsa::Scalar
+        ),
         Err(QuantError::PartialBlock { .. })
     ));
     // An ISA the CPU lacks is an error, not a silent fallback.
@@ -650,6 +696,10 @@ fn quantizing_again_reuses_the_buffer() {
     let p = x.row(0).as_ptr();
     x.quantize(&[2.0; 256], QuantIsa::Scalar).unwrap();
     assert_eq!(x.rows(), 1);
-    assert_eq!(x.row(0).as_ptr(), p, "no reallocation when the batch shrinks");
+    assert_eq!(
+        x.row(0).as_ptr(),
+        p,
+        "no reallocation when the batch shrinks"
+    );
     assert!(format!("{x:?}").contains("rows: 1"));
 }
