@@ -18,6 +18,24 @@
 //! - [`matvec`] for one activation row (decode) and [`matmul`] for many (prompt), over a
 //!   caller-chosen range of weight rows so the caller can split rows across threads.
 //!
+//! # Use
+//! ```
+//! use docent_kernels::quant::{matvec, QuantIsa, QuantMatrix, QuantType, QuantizedActivations};
+//! # fn main() -> Result<(), docent_kernels::quant::QuantError> {
+//! let (rows, cols) = (4, 64);
+//! let bytes = vec![0u8; rows * QuantType::Q8_0.row_bytes(cols)?]; // a tensor's bytes in the GGUF
+//! let w = QuantMatrix::new(QuantType::Q8_0, rows, cols, &bytes)?;
+//! let isa = QuantIsa::best();
+//! // Quantise the activations once per step, into a buffer kept across steps.
+//! let mut x = QuantizedActivations::new(w.activation_type(), cols, 1)?;
+//! x.quantize(&vec![0.5; cols], isa)?;
+//! let mut out = vec![0.0; rows];
+//! // Each thread takes a range of rows and the matching slice of the output.
+//! matvec(&w, &x, 0..rows, &mut out, isa)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # What it refuses
 //! Allocation in the products (activations are quantised into a reusable
 //! [`QuantizedActivations`] buffer), threads (the caller splits row ranges), and `unsafe`
