@@ -179,6 +179,13 @@ fn hsum_epi32(v: __m256i) -> i32 {
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_epi32_4(v: __m128i) -> i32 {
+    let v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+    _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn hsums<const N: usize>(acc: &[__m256; N]) -> [f32; N] {
     let mut r = [0.0f32; N];
     for n in 0..N {
@@ -344,11 +351,15 @@ fn finish_with_mins<const N: usize>(acc: &[__m256; N], summs: &[__m128; N]) -> [
 
 // ---------------------------------------------------------------- K formats
 
-/// `[m0, m0, m1, m1, …, m7, m7]` as i16, to pair with Q8_K's 16 `bsums`.
+// Q4_K and Q5_K follow the operation order of llama.cpp's AVX2 code (same integer lane
+// groupings, same f32 products and sums), so on equal inputs their results should be equal to
+// the bit.
+
+/// The eight 6-bit mins as i16 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn mins_x2(mn: &[u8; 8]) -> __m256i {
-    let m = _mm_setr_epi16(
+fn mins_i16(mn: &[u8; 8]) -> __m128i {
+    _mm_setr_epi16(
         i16::from(mn[0]),
         i16::from(mn[1]),
         i16::from(mn[2]),
@@ -357,42 +368,43 @@ fn mins_x2(mn: &[u8; 8]) -> __m256i {
         i16::from(mn[5]),
         i16::from(mn[6]),
         i16::from(mn[7]),
-    );
-    _mm256_set_m128i(_mm_unpackhi_epi16(m, m), _mm_unpacklo_epi16(m, m))
+    )
 }
 
-/// The Q4_K/Q5_K block tail: `acc += d·dx·sumi - dmin·dx·Σ bsums·mins`, with `dm` the
-/// block's `(d, dmin)` f16 pair.
+/// `Σ min · bsum` of a Q8_K block in four i32 lanes, lane `k` covering sub-blocks `2k` and
+/// `2k + 1` (each sub-block's sum is two adjacent `bsums`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_finish<const N: usize>(
-    acc: &mut [__m256; N],
-    sumi: &[__m256i; N],
-    mins: __m256i,
-    dm: u32,
-    xs: &[&[u8]; N],
-    b: usize,
-) {
-    // [d, dmin] by one F16C conversion from a full-register move (see `h2_mul`).
-    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(dm as i32));
-    for n in 0..N {
-        let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
-        let dd = _mm_mul_ps(dm, _mm_set1_ps(le_f32(xb, 0)));
-        let pm = _mm256_madd_epi16(mins, ld256(&xb[Q8_K_BSUMS..]));
-        acc[n] = _mm256_fmadd_ps(
-            _mm256_broadcastss_ps(dd),
-            _mm256_cvtepi32_ps(sumi[n]),
-            acc[n],
-        );
-        let dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dd));
-        acc[n] = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(pm), acc[n]);
-    }
+fn mins_dot(mins: __m128i, xb: &[u8]) -> __m128i {
+    let bs = ld256(&xb[Q8_K_BSUMS..]);
+    let sub = _mm_hadd_epi16(
+        _mm256_castsi256_si128(bs),
+        _mm256_extracti128_si256::<1>(bs),
+    );
+    _mm_madd_epi16(mins, sub)
+}
+
+/// `[d · dx, -(dmin · dx)]` (lanes 0 and 1) for a block's `(d, dmin)` f16 pair.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_scales(dm: u32, dx: f32) -> __m128 {
+    // One F16C conversion from a full-register move (see `h2_mul`).
+    let v = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(dm as i32)), _mm_set1_ps(dx));
+    _mm_xor_ps(v, _mm_setr_ps(0.0, -0.0, 0.0, 0.0))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_ps128(v: __m128) -> f32 {
+    let v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)))
 }
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
+    let mut acc_m = [_mm_setzero_ps(); N];
     let m4 = _mm256_set1_epi8(0x0f);
     for b in 0..nb {
         let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
@@ -406,14 +418,27 @@ fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
             let s_hi = _mm256_set1_epi16(i16::from(sc[2 * j + 1]));
             for n in 0..N {
                 let y = &xs[n][b * Q8_K_BYTES + Q8_K_QS + 64 * j..][..64];
-                let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, ld256(y)), s_lo);
-                let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ld256(&y[32..])), s_hi);
+                let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld256(y)));
+                let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, ld256(&y[32..])));
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
             }
         }
-        k4_finish(&mut acc, &sumi, mins_x2(&mn), le_u32(wb, 0), &xs, b);
+        let mins = mins_i16(&mn);
+        let dm = le_u32(wb, 0);
+        for n in 0..N {
+            let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
+            let dd = k4_scales(dm, le_f32(xb, 0));
+            let pm = _mm_cvtepi32_ps(mins_dot(mins, xb));
+            acc_m[n] = _mm_fmadd_ps(_mm_permute_ps::<0b01_01_01_01>(dd), pm, acc_m[n]);
+            let d = _mm256_broadcastss_ps(dd);
+            acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[n]), acc[n]);
+        }
     }
-    hsums(&acc)
+    let mut r = [0.0f32; N];
+    for n in 0..N {
+        r[n] = hsum_ps(acc[n]) + hsum_ps128(acc_m[n]);
+    }
+    r
 }
 
 /// 0x10 in the bytes of `hb` that have bit `mask` set.
@@ -429,6 +454,7 @@ fn fifth_bit(hb: __m256i, mask: __m256i) -> __m256i {
 fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let m4 = _mm256_set1_epi8(0x0f);
+    let mut summs = [0.0f32; N];
     for b in 0..nb {
         let wb = &w[b * Q5_K_BYTES..][..Q5_K_BYTES];
         let (sc, mn) = k4_scales_mins(&wb[4..16]);
@@ -447,14 +473,27 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
             let s_hi = _mm256_set1_epi16(i16::from(sc[2 * j + 1]));
             for n in 0..N {
                 let y = &xs[n][b * Q8_K_BYTES + Q8_K_QS + 64 * j..][..64];
-                let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, ld256(y)), s_lo);
-                let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ld256(&y[32..])), s_hi);
+                let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld256(y)));
+                let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, ld256(&y[32..])));
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
             }
         }
-        k4_finish(&mut acc, &sumi, mins_x2(&mn), le_u32(wb, 0), &xs, b);
+        let mins = mins_i16(&mn);
+        let dm = le_u32(wb, 0);
+        for n in 0..N {
+            let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
+            let dd = k4_scales(dm, le_f32(xb, 0));
+            summs[n] +=
+                _mm_cvtss_f32(_mm_movehdup_ps(dd)) * hsum_epi32_4(mins_dot(mins, xb)) as f32;
+            let d = _mm256_broadcastss_ps(dd);
+            acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[n]), acc[n]);
+        }
     }
-    hsums(&acc)
+    let mut r = hsums(&acc);
+    for n in 0..N {
+        r[n] += summs[n];
+    }
+    r
 }
 
 #[inline]
