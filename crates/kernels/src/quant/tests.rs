@@ -703,3 +703,112 @@ fn quantizing_again_reuses_the_buffer() {
     );
     assert!(format!("{x:?}").contains("rows: 1"));
 }
+
+// ---------------------------------------------------------------- llama.cpp itself
+
+/// Random weight rows and activations with llama.cpp's own results for them: its CPU
+/// backend's activation quantisation and dot product (`testdata/ggml_dots.c` wrote the file
+/// through the llama.cpp that `scripts/llama-reference-setup.sh` installs; its AVX2 and Zen 4
+/// builds give the same bytes).
+const GGML_DOTS: &[u8] = include_bytes!("testdata/ggml_dots.bin");
+
+struct GgmlCase<'a> {
+    wtype: QuantType,
+    n: usize,
+    w: &'a [u8],
+    x: Vec<f32>,
+    xq: &'a [u8],
+    dot: f32,
+}
+
+fn ggml_cases() -> Vec<GgmlCase<'static>> {
+    let b = GGML_DOTS;
+    let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+    let mut cases = Vec::new();
+    let mut at = 0;
+    while at < b.len() {
+        let (t, n, wl, xl) = (word(at), word(at + 4), word(at + 8), word(at + 12));
+        at += 16;
+        let w = &b[at..at + wl];
+        at += wl;
+        let x = (0..n).map(|i| le_f32(b, at + 4 * i)).collect();
+        at += 4 * n;
+        let xq = &b[at..at + xl];
+        at += xl;
+        let dot = le_f32(b, at);
+        at += 4;
+        let wtype = QuantType::from_ggml_id(t as u32).unwrap();
+        cases.push(GgmlCase {
+            wtype,
+            n,
+            w,
+            x,
+            xq,
+            dot,
+        });
+    }
+    cases
+}
+
+#[test]
+fn simd_paths_equal_llama_cpp_bit_for_bit() {
+    let cases = ggml_cases();
+    assert_eq!(
+        cases.len(),
+        24,
+        "three cases for each of eight weight types"
+    );
+    for c in &cases {
+        let at = c.wtype.activation_type().unwrap();
+        let (want, mag) = reference_dot(c.wtype, c.w, at, c.xq, c.n);
+        let scalar = vec_dot(c.wtype, at, c.n, c.w, c.xq, QuantIsa::Scalar).unwrap();
+        assert!(
+            (f64::from(scalar) - want).abs() <= 2e-6 * mag + 1e-6,
+            "{} n={}: scalar {scalar} vs {want}",
+            c.wtype,
+            c.n
+        );
+        assert!(
+            (f64::from(c.dot) - want).abs() <= 2e-6 * mag + 1e-6,
+            "fixture sanity"
+        );
+        for isa in simd_isas() {
+            let got = vec_dot(c.wtype, at, c.n, c.w, c.xq, isa).unwrap();
+            if isa == QuantIsa::Avx2 {
+                // Same quantised activations as llama.cpp's x86 quantiser, and the same dot to
+                // the bit (same operation order).
+                assert_eq!(
+                    quant(at, &c.x, isa),
+                    c.xq,
+                    "{} n={}: {at} activations",
+                    c.wtype,
+                    c.n
+                );
+                assert_eq!(
+                    got.to_bits(),
+                    c.dot.to_bits(),
+                    "{} n={}: {got} vs llama.cpp {}",
+                    c.wtype,
+                    c.n,
+                    c.dot
+                );
+            } else {
+                assert!(
+                    (f64::from(got) - want).abs() <= 2e-6 * mag + 1e-6,
+                    "{} {isa:?}",
+                    c.wtype
+                );
+            }
+        }
+        if at == QuantType::Q8_K {
+            // llama.cpp quantises Q8_K with the reference code on every CPU.
+            assert_eq!(
+                quant(at, &c.x, QuantIsa::Scalar),
+                c.xq,
+                "{} n={}: scalar Q8_K",
+                c.wtype,
+                c.n
+            );
+        }
+    }
+}
