@@ -45,8 +45,9 @@
 //! # Numerics
 //! Integer partial sums inside a block are exact on every path; per-block scaling and the
 //! cross-block sum are `f32`, so SIMD and scalar results differ only by `f32` reassociation
-//! (relative ~1e-6). The scalar activation quantisers are ggml's `*_ref` functions, bit for
-//! bit. The AVX2 Q8_0/Q8_1 quantisers reproduce llama.cpp's x86 quantiser instead
+//! (relative ~1e-6). The scalar code is ggml's portable code, bit for bit: the activation
+//! quantisers are its `*_ref` functions, and the dots equal its generic dots as compiled
+//! without fused multiply-adds. The AVX2 Q8_0/Q8_1 quantisers reproduce llama.cpp's x86 quantiser instead
 //! (`id = 127 / amax`, round half to even), which can differ from the reference by one in a
 //! quant where `x / d` is within an ulp of a half; the AVX2 Q8_K quantiser equals the
 //! reference exactly (llama.cpp uses the reference on every CPU). The AVX2 dot products

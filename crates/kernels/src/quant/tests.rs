@@ -706,10 +706,10 @@ fn quantizing_again_reuses_the_buffer() {
 
 // ---------------------------------------------------------------- llama.cpp itself
 
-/// Random weight rows and activations with llama.cpp's own results for them: its CPU
-/// backend's activation quantisation and dot product (`testdata/ggml_dots.c` wrote the file
-/// through the llama.cpp that `scripts/llama-reference-setup.sh` installs; its AVX2 and Zen 4
-/// builds give the same bytes).
+/// Random weight rows and activations with llama.cpp's own results for them: its x86 CPU
+/// backend's activation quantisation and dot product, ggml's reference quantisers, and
+/// ggml's portable dots (`testdata/ggml_dots.c` wrote the file through the llama.cpp that
+/// `scripts/llama-reference-setup.sh` installs; its AVX2 and Zen 4 builds give the same bytes).
 const GGML_DOTS: &[u8] = include_bytes!("testdata/ggml_dots.bin");
 
 struct GgmlCase<'a> {
@@ -717,8 +717,13 @@ struct GgmlCase<'a> {
     n: usize,
     w: &'a [u8],
     x: Vec<f32>,
+    /// The activations as llama.cpp's x86 CPU backend quantises them, and its dot with them.
     xq: &'a [u8],
     dot: f32,
+    /// The activations as ggml's reference quantiser gives them.
+    xq_ref: &'a [u8],
+    /// ggml's portable dot of `w` and `xq`.
+    dot_generic: f32,
 }
 
 fn ggml_cases() -> Vec<GgmlCase<'static>> {
@@ -737,6 +742,10 @@ fn ggml_cases() -> Vec<GgmlCase<'static>> {
         at += xl;
         let dot = le_f32(b, at);
         at += 4;
+        let xq_ref = &b[at..at + xl];
+        at += xl;
+        let dot_generic = le_f32(b, at);
+        at += 4;
         let wtype = QuantType::from_ggml_id(t as u32).unwrap();
         cases.push(GgmlCase {
             wtype,
@@ -745,13 +754,15 @@ fn ggml_cases() -> Vec<GgmlCase<'static>> {
             x,
             xq,
             dot,
+            xq_ref,
+            dot_generic,
         });
     }
     cases
 }
 
 #[test]
-fn simd_paths_equal_llama_cpp_bit_for_bit() {
+fn every_path_equals_llama_cpp_bit_for_bit() {
     let cases = ggml_cases();
     assert_eq!(
         cases.len(),
@@ -800,15 +811,22 @@ fn simd_paths_equal_llama_cpp_bit_for_bit() {
                 );
             }
         }
-        if at == QuantType::Q8_K {
-            // llama.cpp quantises Q8_K with the reference code on every CPU.
-            assert_eq!(
-                quant(at, &c.x, QuantIsa::Scalar),
-                c.xq,
-                "{} n={}: scalar Q8_K",
-                c.wtype,
-                c.n
-            );
-        }
+        // The scalar code is ggml's portable code: the reference quantisers and the generic
+        // dots, to the bit.
+        assert_eq!(
+            quant(at, &c.x, QuantIsa::Scalar),
+            c.xq_ref,
+            "{} n={}: {at} reference",
+            c.wtype,
+            c.n
+        );
+        assert_eq!(
+            scalar.to_bits(),
+            c.dot_generic.to_bits(),
+            "{} n={}: scalar {scalar} vs ggml's portable dot {}",
+            c.wtype,
+            c.n,
+            c.dot_generic
+        );
     }
 }

@@ -1,12 +1,20 @@
 // Writes the fixture `ggml_dots.bin`: random weight rows and activations, with llama.cpp's own
 // CPU activation quantisation and weight·activation dot product for each (ggml's AVX2 build).
 //
-// Build against the llama.cpp that scripts/llama-reference-setup.sh installs, e.g.
+// Build it twice against the llama.cpp that scripts/llama-reference-setup.sh installs: once
+// with the build for plain x86-64 and once with the AVX2 build, then let the AVX2 one take the
+// portable dots from the first run's output:
 //   D=~/.cache/docent-llamacpp/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
-//   gcc -O1 -o ggml_dots ggml_dots.c -L$D -l:libggml-cpu-haswell.so -l:libggml-base.so \
-//       -Wl,-rpath,$D && ./ggml_dots ggml_dots.bin
+//   gcc -O1 -o dots-x64 ggml_dots.c -L$D -l:libggml-cpu-x64.so -l:libggml-base.so -Wl,-rpath,$D
+//   gcc -O1 -o dots-avx2 ggml_dots.c -L$D -l:libggml-cpu-haswell.so -l:libggml-base.so -Wl,-rpath,$D
+//   ./dots-x64 x64.bin && ./dots-avx2 ggml_dots.bin x64.bin
+// (The portable dots round differently where the C compiler fused their multiply-adds, which
+// it does in the builds for FMA machines; the x64 build has no FMA.)
+//
 // Record: i32 ggml type, i32 n, i32 weight bytes, i32 activation bytes; the weight bytes;
-// n f32 activations; the quantised activation bytes; the f32 dot product.
+// n f32 activations; the activations as the CPU backend quantises them; the f32 dot product
+// of those; the activations as ggml's reference quantiser (`quantize_row_*_ref`) gives them;
+// the f32 dot of the reference-quantised activations by ggml's portable code (`*_generic`).
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +24,17 @@ typedef void (*vec_dot_t)(int n, float *s, size_t bs, const void *x, size_t bx, 
 struct traits { from_float_t from_float; vec_dot_t vec_dot; int vec_dot_type; int64_t nrows; };
 const struct traits *ggml_get_type_traits_cpu(int type);
 void ggml_cpu_init(void);
+void quantize_row_q8_0_ref(const float *x, void *y, int64_t k);
+void quantize_row_q8_1_ref(const float *x, void *y, int64_t k);
+void quantize_row_q8_K_ref(const float *x, void *y, int64_t k);
+void ggml_vec_dot_q4_0_q8_0_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_q4_1_q8_1_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_q5_0_q8_0_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_q5_1_q8_1_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_q8_0_q8_0_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_q4_K_q8_K_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_q5_K_q8_K_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+void ggml_vec_dot_q6_K_q8_K_generic(int, float *, size_t, const void *, size_t, const void *, size_t, int);
 static uint64_t st = 0x1234567;
 static uint64_t rnd(void) { st ^= st << 13; st ^= st >> 7; st ^= st << 17; return st; }
 static float unit(void) { return (float)(rnd() >> 40) / 16777216.0f; }
@@ -23,10 +42,15 @@ static float normal(void) { return (unit() + unit() + unit() + unit() - 2.0f) * 
 int main(int argc, char **argv) {
     ggml_cpu_init();
     FILE *f = fopen(argv[1], "wb");
+    FILE *portable = argc > 2 ? fopen(argv[2], "rb") : NULL;
     int types[] = {2, 3, 6, 7, 8, 12, 13, 14};
     int be[] = {32, 32, 32, 32, 32, 256, 256, 256};
     int bb[] = {18, 20, 22, 24, 34, 144, 176, 210};
     int nbs[] = {1, 3};
+    vec_dot_t generic[] = {ggml_vec_dot_q4_0_q8_0_generic, ggml_vec_dot_q4_1_q8_1_generic,
+                           ggml_vec_dot_q5_0_q8_0_generic, ggml_vec_dot_q5_1_q8_1_generic,
+                           ggml_vec_dot_q8_0_q8_0_generic, ggml_vec_dot_q4_K_q8_K_generic,
+                           ggml_vec_dot_q5_K_q8_K_generic, ggml_vec_dot_q6_K_q8_K_generic};
     for (int ti = 0; ti < 8; ti++) for (int ni = 0; ni < 2; ni++) for (int rep = 0; rep < 2 - ni; rep++) {
         if (be[ti] == 256 && ni == 1) nbs[1] = 2; else nbs[1] = 3;
         int t = types[ti], nb = nbs[ni], n = nb * be[ti];
@@ -53,8 +77,23 @@ int main(int argc, char **argv) {
         tr->vec_dot(n, &s, 0, w, 0, xq, 0, 1);
         int32_t hdr[4] = {t, n, nb * bb[ti], (n / ablk) * abytes};
         fwrite(hdr, 4, 4, f); fwrite(w, 1, nb * bb[ti], f); fwrite(x, 4, n, f); fwrite(xq, 1, (n / ablk) * abytes, f); fwrite(&s, 4, 1, f);
-        free(w); free(x); free(xq);
+        uint8_t *xr = malloc((n / ablk) * abytes);
+        if (tr->vec_dot_type == 8) quantize_row_q8_0_ref(x, xr, n);
+        else if (tr->vec_dot_type == 9) quantize_row_q8_1_ref(x, xr, n);
+        else quantize_row_q8_K_ref(x, xr, n);
+        float g = 0;
+        generic[ti](n, &g, 0, w, 0, xr, 0, 1);
+        if (portable) {
+            // Skip to this record's last float in the other build's output.
+            int32_t h2[4];
+            if (fread(h2, 4, 4, portable) != 4) return 1;
+            fseek(portable, h2[2] + 4L * h2[1] + 2L * h2[3] + 4, SEEK_CUR);
+            if (fread(&g, 4, 1, portable) != 1) return 1;
+        }
+        fwrite(xr, 1, (n / ablk) * abytes, f); fwrite(&g, 4, 1, f);
+        free(w); free(x); free(xq); free(xr);
     }
     fclose(f);
+    if (portable) fclose(portable);
     return 0;
 }
