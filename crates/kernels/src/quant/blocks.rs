@@ -23,24 +23,37 @@ pub const QK: usize = 32;
 /// Elements in one super-block of the K formats.
 pub const QK_K: usize = 256;
 
+/// Bytes of one Q4_0 block.
 pub const Q4_0_BYTES: usize = 18;
+/// Bytes of one Q4_1 block.
 pub const Q4_1_BYTES: usize = 20;
+/// Bytes of one Q5_0 block.
 pub const Q5_0_BYTES: usize = 22;
+/// Bytes of one Q5_1 block.
 pub const Q5_1_BYTES: usize = 24;
+/// Bytes of one Q8_0 block.
 pub const Q8_0_BYTES: usize = 34;
+/// Bytes of one Q8_1 block.
 pub const Q8_1_BYTES: usize = 36;
+/// Bytes of one Q4_K super-block.
 pub const Q4_K_BYTES: usize = 144;
+/// Bytes of one Q5_K super-block.
 pub const Q5_K_BYTES: usize = 176;
+/// Bytes of one Q6_K super-block.
 pub const Q6_K_BYTES: usize = 210;
+/// Bytes of one Q8_K super-block.
 pub const Q8_K_BYTES: usize = 292;
 
-/// Offsets inside a Q8_K block.
+/// Offset of the quants inside a Q8_K block.
 pub const Q8_K_QS: usize = 4;
+/// Offset of the sixteen `i16` sums inside a Q8_K block.
 pub const Q8_K_BSUMS: usize = 260;
 
-/// Offsets inside a Q6_K block.
+/// Offset of the high bits inside a Q6_K block.
 pub const Q6_K_QH: usize = 128;
+/// Offset of the sixteen `i8` scales inside a Q6_K block.
 pub const Q6_K_SCALES: usize = 192;
+/// Offset of the f16 scale inside a Q6_K block.
 pub const Q6_K_D: usize = 208;
 
 /// Reads a little-endian `u16` at `at`.

@@ -78,18 +78,31 @@ use blocks::*;
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum QuantType {
+    /// IEEE single precision.
     F32,
+    /// IEEE half precision.
     F16,
+    /// bfloat16.
     BF16,
+    /// 32-element blocks: f16 scale, 4-bit quants with offset 8.
     Q4_0,
+    /// 32-element blocks: f16 scale and minimum, 4-bit quants.
     Q4_1,
+    /// 32-element blocks: f16 scale, 5-bit quants with offset 16.
     Q5_0,
+    /// 32-element blocks: f16 scale and minimum, 5-bit quants.
     Q5_1,
+    /// 32-element blocks: f16 scale, 8-bit quants (weights and activations).
     Q8_0,
     /// Activation type of Q4_1/Q5_1 (carries `d · Σq` per block).
     Q8_1,
+    /// 256-element super-blocks of eight 32-element sub-blocks with 6-bit scales and mins,
+    /// 4-bit quants.
     Q4_K,
+    /// As Q4_K with 5-bit quants.
     Q5_K,
+    /// 256-element super-blocks of sixteen 16-element sub-blocks with 8-bit scales, 6-bit
+    /// quants with offset 32.
     Q6_K,
     /// Activation type of the K formats (`f32` scale, sums of 16 quants).
     Q8_K,
@@ -246,23 +259,40 @@ impl fmt::Display for QuantType {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuantError {
     /// A row length that is not a whole number of blocks.
-    PartialBlock { dtype: QuantType, cols: usize },
+    PartialBlock {
+        /// The type.
+        dtype: QuantType,
+        /// The row length in elements.
+        cols: usize,
+    },
     /// A byte or element count that does not match the shape.
     Length {
+        /// What was measured, with its unit.
         what: &'static str,
+        /// The count the shape needs.
         expected: usize,
+        /// The count given.
         actual: usize,
     },
     /// An activation of the wrong type for the weight type.
     Pairing {
+        /// The weight type.
         weight: QuantType,
+        /// The activation type given.
         activation: QuantType,
     },
     /// A type that cannot be used where it was given (e.g. Q8_K as a weight).
-    Unsupported { dtype: QuantType, op: &'static str },
+    Unsupported {
+        /// The type.
+        dtype: QuantType,
+        /// Where it was used.
+        op: &'static str,
+    },
     /// A weight row range outside the matrix.
     Rows {
+        /// The range given.
         rows: Range<usize>,
+        /// The matrix's row count.
         matrix_rows: usize,
     },
     /// An instruction set the running CPU does not have.
@@ -618,12 +648,15 @@ impl<'a> QuantMatrix<'a> {
         })
     }
 
+    /// The weight type.
     pub fn dtype(&self) -> QuantType {
         self.dtype
     }
+    /// Number of rows (outputs of a product).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Elements per row (inputs of a product).
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -705,12 +738,15 @@ impl QuantizedActivations {
         Ok(())
     }
 
+    /// The activation type.
     pub fn dtype(&self) -> QuantType {
         self.dtype
     }
+    /// Number of rows held since the last [`QuantizedActivations::quantize`].
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Elements per row.
     pub fn cols(&self) -> usize {
         self.cols
     }

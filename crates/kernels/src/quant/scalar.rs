@@ -10,6 +10,7 @@ use super::blocks::*;
 
 // ---------------------------------------------------------------- dequantisation
 
+/// Dequantises whole Q4_0 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q4_0(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q4_0_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let d = le_f16(b, 0);
@@ -21,6 +22,7 @@ pub fn dequantize_q4_0(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q4_1 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q4_1(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q4_1_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let d = le_f16(b, 0);
@@ -33,6 +35,7 @@ pub fn dequantize_q4_1(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q5_0 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q5_0(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q5_0_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let d = le_f16(b, 0);
@@ -47,6 +50,7 @@ pub fn dequantize_q5_0(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q5_1 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q5_1(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q5_1_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let d = le_f16(b, 0);
@@ -62,6 +66,7 @@ pub fn dequantize_q5_1(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q8_0 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q8_0(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q8_0_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let d = le_f16(b, 0);
@@ -71,6 +76,7 @@ pub fn dequantize_q8_0(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q8_1 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q8_1(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q8_1_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let d = le_f16(b, 0);
@@ -80,6 +86,7 @@ pub fn dequantize_q8_1(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q4_K blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q4_k(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q4_K_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
         let d = le_f16(b, 0);
@@ -100,6 +107,7 @@ pub fn dequantize_q4_k(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q5_K blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q5_k(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q5_K_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
         let d = le_f16(b, 0);
@@ -141,6 +149,7 @@ pub fn q6_k_quants(b: &[u8]) -> [i8; QK_K] {
     a
 }
 
+/// Dequantises whole Q6_K blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q6_k(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q6_K_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
         let d = le_f16(b, Q6_K_D);
@@ -152,6 +161,7 @@ pub fn dequantize_q6_k(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole Q8_K blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_q8_k(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(Q8_K_BYTES).zip(dst.chunks_exact_mut(QK_K)) {
         let d = le_f32(b, 0);
@@ -161,18 +171,21 @@ pub fn dequantize_q8_k(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Dequantises whole F32 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_f32(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(4).zip(dst.iter_mut()) {
         *y = le_f32(b, 0);
     }
 }
 
+/// Dequantises whole F16 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_f16(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(2).zip(dst.iter_mut()) {
         *y = le_f16(b, 0);
     }
 }
 
+/// Dequantises whole BF16 blocks of `src` into `dst` (as many as both hold).
 pub fn dequantize_bf16(src: &[u8], dst: &mut [f32]) {
     for (b, y) in src.chunks_exact(2).zip(dst.iter_mut()) {
         *y = bf16_to_f32(le_u16(b, 0));
