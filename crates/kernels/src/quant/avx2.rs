@@ -355,20 +355,28 @@ fn finish_with_mins<const N: usize>(acc: &[__m256; N], summs: &[__m128; N]) -> [
 // groupings, same f32 products and sums), so on equal inputs their results should be equal to
 // the bit.
 
-/// The eight 6-bit mins as i16 lanes.
+/// The eight 6-bit scales and eight 6-bit mins of a Q4_K/Q5_K block as i16 lanes
+/// (`0..8` scales, `8..16` mins), unpacked four at a time in integer registers.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn mins_i16(mn: &[u8; 8]) -> __m128i {
-    _mm_setr_epi16(
-        i16::from(mn[0]),
-        i16::from(mn[1]),
-        i16::from(mn[2]),
-        i16::from(mn[3]),
-        i16::from(mn[4]),
-        i16::from(mn[5]),
-        i16::from(mn[6]),
-        i16::from(mn[7]),
-    )
+fn k4_scales_mins_i16(s: &[u8]) -> __m256i {
+    let (a0, a1, a2) = (le_u32(s, 0), le_u32(s, 4), le_u32(s, 8));
+    let sc_lo = a0 & 0x3f3f_3f3f;
+    let mn_lo = a1 & 0x3f3f_3f3f;
+    let sc_hi = (a2 & 0x0f0f_0f0f) | (((a0 >> 6) & 0x0303_0303) << 4);
+    let mn_hi = ((a2 >> 4) & 0x0f0f_0f0f) | (((a1 >> 6) & 0x0303_0303) << 4);
+    let lo = u64::from(sc_lo) | (u64::from(sc_hi) << 32);
+    let hi = u64::from(mn_lo) | (u64::from(mn_hi) << 32);
+    _mm256_cvtepu8_epi16(_mm_set_epi64x(hi as i64, lo as i64))
+}
+
+/// i16 lane `k` (of the low eight) of `v` in all sixteen lanes; `v` holds the same eight lanes
+/// in both halves.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn splat_i16(v: __m256i, k: usize) -> __m256i {
+    let pair = ((2 * k + 1) << 8 | 2 * k) as i16;
+    _mm256_shuffle_epi8(v, _mm256_set1_epi16(pair))
 }
 
 /// `Σ min · bsum` of a Q8_K block in four i32 lanes, lane `k` covering sub-blocks `2k` and
@@ -408,14 +416,15 @@ fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let m4 = _mm256_set1_epi8(0x0f);
     for b in 0..nb {
         let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
-        let (sc, mn) = k4_scales_mins(&wb[4..16]);
+        let sm = k4_scales_mins_i16(&wb[4..16]);
+        let scales = _mm256_permute2x128_si256::<0x00>(sm, sm);
         let mut sumi = [_mm256_setzero_si256(); N];
         for j in 0..4 {
             let q = ld256(&wb[16 + 32 * j..]);
             let lo = _mm256_and_si256(q, m4);
             let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
-            let s_lo = _mm256_set1_epi16(i16::from(sc[2 * j]));
-            let s_hi = _mm256_set1_epi16(i16::from(sc[2 * j + 1]));
+            let s_lo = splat_i16(scales, 2 * j);
+            let s_hi = splat_i16(scales, 2 * j + 1);
             for n in 0..N {
                 let y = &xs[n][b * Q8_K_BYTES + Q8_K_QS + 64 * j..][..64];
                 let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld256(y)));
@@ -423,7 +432,7 @@ fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
             }
         }
-        let mins = mins_i16(&mn);
+        let mins = _mm256_extracti128_si256::<1>(sm);
         let dm = le_u32(wb, 0);
         for n in 0..N {
             let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
@@ -457,7 +466,8 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut summs = [0.0f32; N];
     for b in 0..nb {
         let wb = &w[b * Q5_K_BYTES..][..Q5_K_BYTES];
-        let (sc, mn) = k4_scales_mins(&wb[4..16]);
+        let sm = k4_scales_mins_i16(&wb[4..16]);
+        let scales = _mm256_permute2x128_si256::<0x00>(sm, sm);
         let hb = ld256(&wb[16..48]);
         let mut sumi = [_mm256_setzero_si256(); N];
         for j in 0..4 {
@@ -469,8 +479,8 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
                 _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
                 fifth_bit(hb, bit_hi),
             );
-            let s_lo = _mm256_set1_epi16(i16::from(sc[2 * j]));
-            let s_hi = _mm256_set1_epi16(i16::from(sc[2 * j + 1]));
+            let s_lo = splat_i16(scales, 2 * j);
+            let s_hi = splat_i16(scales, 2 * j + 1);
             for n in 0..N {
                 let y = &xs[n][b * Q8_K_BYTES + Q8_K_QS + 64 * j..][..64];
                 let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld256(y)));
@@ -478,7 +488,7 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
             }
         }
-        let mins = mins_i16(&mn);
+        let mins = _mm256_extracti128_si256::<1>(sm);
         let dm = le_u32(wb, 0);
         for n in 0..N {
             let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
@@ -504,37 +514,34 @@ fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let m3 = _mm256_set1_epi8(0x03);
     for b in 0..nb {
         let wb = &w[b * Q6_K_BYTES..][..Q6_K_BYTES];
-        let sc = &wb[Q6_K_SCALES..Q6_K_SCALES + 16];
+        let sc8 = ld128(&wb[Q6_K_SCALES..]);
         let mut sumi = [_mm256_setzero_si256(); N];
         for h in 0..2 {
             let ql0 = ld256(&wb[64 * h..]);
             let ql1 = ld256(&wb[64 * h + 32..]);
             let qh = ld256(&wb[Q6_K_QH + 32 * h..]);
-            // The unsigned 6-bit quants (0..64) of elements 128h + 32k .. + 32.
+            // The unsigned 6-bit quants (0..64) of elements 128h + 32k .. + 32: the low four
+            // bits from `ql`, the top two from `qh` moved to bits 4 and 5.
+            let top = [
+                _mm256_slli_epi16::<4>(_mm256_and_si256(qh, m3)),
+                _mm256_slli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0x0c))),
+                _mm256_and_si256(qh, _mm256_set1_epi8(0x30)),
+                _mm256_srli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0xc0u8 as i8))),
+            ];
             let q = [
-                _mm256_or_si256(
-                    _mm256_and_si256(ql0, m4),
-                    _mm256_slli_epi16::<4>(_mm256_and_si256(qh, m3)),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<2>(qh), m3)),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                    _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<4>(qh), m3)),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                    _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<6>(qh), m3)),
-                ),
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), top[0]),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), top[1]),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4), top[2]),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4), top[3]),
             ];
             for (k, q) in q.into_iter().enumerate() {
-                let s = 8 * h + 2 * k;
-                let sv = _mm256_setr_m128i(
-                    _mm_set1_epi16(i16::from(sc[s] as i8)),
-                    _mm_set1_epi16(i16::from(sc[s + 1] as i8)),
+                // [scale s ×8, scale s+1 ×8] as i16, s = 8h + 2k.
+                let s = (8 * h + 2 * k) as i8;
+                let pick = _mm_add_epi8(
+                    _mm_set1_epi8(s),
+                    _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
                 );
+                let sv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
                 for n in 0..N {
                     let y = ld256(&xs[n][b * Q8_K_BYTES + Q8_K_QS + 128 * h + 32 * k..]);
                     let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), sv);
@@ -543,7 +550,7 @@ fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
             }
         }
         // The quants are stored +32: subtract 32 · Σ scale · bsum.
-        let sc16 = _mm256_cvtepi8_epi16(ld128(sc));
+        let sc16 = _mm256_cvtepi8_epi16(sc8);
         let dw = h2_mul(le_u16(wb, Q6_K_D), 0x3c00); // × 1.0, for the full-register move
         for n in 0..N {
             let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
