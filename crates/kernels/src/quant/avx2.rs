@@ -375,7 +375,7 @@ fn k4_scales_mins_i16(s: &[u8]) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn splat_i16(v: __m256i, k: usize) -> __m256i {
-    let pair = ((2 * k + 1) << 8 | 2 * k) as i16;
+    let pair = (((2 * k + 1) << 8) | (2 * k)) as i16;
     _mm256_shuffle_epi8(v, _mm256_set1_epi16(pair))
 }
 
