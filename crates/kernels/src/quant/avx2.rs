@@ -234,6 +234,18 @@ fn dot_u8(x: __m256i, y: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
 }
 
+/// The first `nb` blocks of `B` bytes of each row, as arrays: indexing them with a block
+/// number below `nb` needs no further bounds checks, and neither do constant offsets inside a
+/// block.
+#[inline]
+fn blocks<'a, const B: usize, const N: usize>(xs: &[&'a [u8]; N], nb: usize) -> [&'a [[u8; B]]; N] {
+    let mut r: [&'a [[u8; B]]; N] = [&[]; N];
+    for n in 0..N {
+        r[n] = &xs[n].as_chunks::<B>().0[..nb];
+    }
+    r
+}
+
 // ---------------------------------------------------------------- 32-element formats
 
 #[inline]
@@ -241,12 +253,14 @@ fn dot_u8(x: __m256i, y: __m256i) -> __m256i {
 fn dot_q4_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let off = _mm256_set1_epi8(8);
+    let wblk = &w.as_chunks::<Q4_0_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_0_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q4_0_BYTES..][..Q4_0_BYTES];
+        let wb = &wblk[b];
         let dw = le_u16(wb, 0);
         let qx = _mm256_sub_epi8(nibbles(&wb[2..]), off);
         for n in 0..N {
-            let xb = &xs[n][b * Q8_0_BYTES..][..Q8_0_BYTES];
+            let xb = &xblk[n][b];
             let p = dot_i8(qx, ld256(&xb[2..]));
             let d = _mm256_set1_ps(h2_mul(dw, le_u16(xb, 0)));
             acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[n]);
@@ -259,13 +273,15 @@ fn dot_q4_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q8_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
+    let wblk = &w.as_chunks::<Q8_0_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_0_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q8_0_BYTES..][..Q8_0_BYTES];
+        let wb = &wblk[b];
         let dw = le_u16(wb, 0);
         let qx = ld256(&wb[2..]);
         let ax = _mm256_sign_epi8(qx, qx);
         for n in 0..N {
-            let xb = &xs[n][b * Q8_0_BYTES..][..Q8_0_BYTES];
+            let xb = &xblk[n][b];
             let sy = _mm256_sign_epi8(ld256(&xb[2..]), qx);
             let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
             let d = _mm256_set1_ps(h2_mul(dw, le_u16(xb, 0)));
@@ -280,12 +296,14 @@ fn dot_q8_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
 fn dot_q4_1<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let mut summs = [_mm_setzero_ps(); N];
+    let wblk = &w.as_chunks::<Q4_1_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_1_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q4_1_BYTES..][..Q4_1_BYTES];
+        let wb = &wblk[b];
         let dm = le_u32(wb, 0);
         let qx = nibbles(&wb[4..]);
         for n in 0..N {
-            let xb = &xs[n][b * Q8_1_BYTES..][..Q8_1_BYTES];
+            let xb = &xblk[n][b];
             let ds = h4_products(dm, le_u32(xb, 0));
             summs[n] = _mm_add_ps(summs[n], ds);
             let p = dot_u8(qx, ld256(&xb[4..]));
@@ -300,14 +318,16 @@ fn dot_q4_1<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
 fn dot_q5_0<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let f0 = _mm256_set1_epi8(0xf0u8 as i8);
+    let wblk = &w.as_chunks::<Q5_0_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_0_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q5_0_BYTES..][..Q5_0_BYTES];
+        let wb = &wblk[b];
         let dw = le_u16(wb, 0);
         // (q | h << 4) - 16: where the fifth bit is clear, q - 16 = q | 0xF0 as i8.
         let hb = bytes_from_bits(le_u32(wb, 2));
         let qx = _mm256_or_si256(nibbles(&wb[6..]), _mm256_andnot_si256(hb, f0));
         for n in 0..N {
-            let xb = &xs[n][b * Q8_0_BYTES..][..Q8_0_BYTES];
+            let xb = &xblk[n][b];
             let p = dot_i8(qx, ld256(&xb[2..]));
             let d = _mm256_set1_ps(h2_mul(dw, le_u16(xb, 0)));
             acc[n] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[n]);
@@ -322,13 +342,15 @@ fn dot_q5_1<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let mut summs = [_mm_setzero_ps(); N];
     let b4 = _mm256_set1_epi8(0x10);
+    let wblk = &w.as_chunks::<Q5_1_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_1_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q5_1_BYTES..][..Q5_1_BYTES];
+        let wb = &wblk[b];
         let dm = le_u32(wb, 0);
         let hb = bytes_from_bits(le_u32(wb, 4));
         let qx = _mm256_or_si256(nibbles(&wb[8..]), _mm256_and_si256(hb, b4));
         for n in 0..N {
-            let xb = &xs[n][b * Q8_1_BYTES..][..Q8_1_BYTES];
+            let xb = &xblk[n][b];
             let ds = h4_products(dm, le_u32(xb, 0));
             summs[n] = _mm_add_ps(summs[n], ds);
             let p = dot_u8(qx, ld256(&xb[4..]));
@@ -414,8 +436,10 @@ fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let mut acc_m = [_mm_setzero_ps(); N];
     let m4 = _mm256_set1_epi8(0x0f);
+    let wblk = &w.as_chunks::<Q4_K_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_K_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q4_K_BYTES..][..Q4_K_BYTES];
+        let wb = &wblk[b];
         let sm = k4_scales_mins_i16(&wb[4..16]);
         let scales = _mm256_permute2x128_si256::<0x00>(sm, sm);
         let mut sumi = [_mm256_setzero_si256(); N];
@@ -426,7 +450,7 @@ fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
             let s_lo = splat_i16(scales, 2 * j);
             let s_hi = splat_i16(scales, 2 * j + 1);
             for n in 0..N {
-                let y = &xs[n][b * Q8_K_BYTES + Q8_K_QS + 64 * j..][..64];
+                let y = &xblk[n][b][Q8_K_QS + 64 * j..][..64];
                 let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld256(y)));
                 let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, ld256(&y[32..])));
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
@@ -435,7 +459,7 @@ fn dot_q4_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
         let mins = _mm256_extracti128_si256::<1>(sm);
         let dm = le_u32(wb, 0);
         for n in 0..N {
-            let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
+            let xb = &xblk[n][b];
             let dd = k4_scales(dm, le_f32(xb, 0));
             let pm = _mm_cvtepi32_ps(mins_dot(mins, xb));
             acc_m[n] = _mm_fmadd_ps(_mm_permute_ps::<0b01_01_01_01>(dd), pm, acc_m[n]);
@@ -464,8 +488,10 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let m4 = _mm256_set1_epi8(0x0f);
     let mut summs = [0.0f32; N];
+    let wblk = &w.as_chunks::<Q5_K_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_K_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q5_K_BYTES..][..Q5_K_BYTES];
+        let wb = &wblk[b];
         let sm = k4_scales_mins_i16(&wb[4..16]);
         let scales = _mm256_permute2x128_si256::<0x00>(sm, sm);
         let hb = ld256(&wb[16..48]);
@@ -482,7 +508,7 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
             let s_lo = splat_i16(scales, 2 * j);
             let s_hi = splat_i16(scales, 2 * j + 1);
             for n in 0..N {
-                let y = &xs[n][b * Q8_K_BYTES + Q8_K_QS + 64 * j..][..64];
+                let y = &xblk[n][b][Q8_K_QS + 64 * j..][..64];
                 let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld256(y)));
                 let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, ld256(&y[32..])));
                 sumi[n] = _mm256_add_epi32(sumi[n], _mm256_add_epi32(p_lo, p_hi));
@@ -491,7 +517,7 @@ fn dot_q5_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
         let mins = _mm256_extracti128_si256::<1>(sm);
         let dm = le_u32(wb, 0);
         for n in 0..N {
-            let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
+            let xb = &xblk[n][b];
             let dd = k4_scales(dm, le_f32(xb, 0));
             summs[n] +=
                 _mm_cvtss_f32(_mm_movehdup_ps(dd)) * hsum_epi32_4(mins_dot(mins, xb)) as f32;
@@ -512,8 +538,10 @@ fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
     let mut acc = [_mm256_setzero_ps(); N];
     let m4 = _mm256_set1_epi8(0x0f);
     let m3 = _mm256_set1_epi8(0x03);
+    let wblk = &w.as_chunks::<Q6_K_BYTES>().0[..nb];
+    let xblk = blocks::<Q8_K_BYTES, N>(&xs, nb);
     for b in 0..nb {
-        let wb = &w[b * Q6_K_BYTES..][..Q6_K_BYTES];
+        let wb = &wblk[b];
         let sc8 = ld128(&wb[Q6_K_SCALES..]);
         let mut sumi = [_mm256_setzero_si256(); N];
         for h in 0..2 {
@@ -543,7 +571,7 @@ fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
                 );
                 let sv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
                 for n in 0..N {
-                    let y = ld256(&xs[n][b * Q8_K_BYTES + Q8_K_QS + 128 * h + 32 * k..]);
+                    let y = ld256(&xblk[n][b][Q8_K_QS + 128 * h + 32 * k..]);
                     let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), sv);
                     sumi[n] = _mm256_add_epi32(sumi[n], p);
                 }
@@ -553,7 +581,7 @@ fn dot_q6_k<const N: usize>(nb: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
         let sc16 = _mm256_cvtepi8_epi16(sc8);
         let dw = h2_mul(le_u16(wb, Q6_K_D), 0x3c00); // × 1.0, for the full-register move
         for n in 0..N {
-            let xb = &xs[n][b * Q8_K_BYTES..][..Q8_K_BYTES];
+            let xb = &xblk[n][b];
             let corr = _mm256_madd_epi16(sc16, ld256(&xb[Q8_K_BSUMS..]));
             let s = _mm256_sub_epi32(sumi[n], _mm256_slli_epi32::<5>(corr));
             let d = _mm256_set1_ps(dw * le_f32(xb, 0));
