@@ -63,6 +63,95 @@ pub(super) fn dot_rows<const N: usize>(
     }
 }
 
+/// The dots of consecutive weight rows (`w` holds whole rows of `rb` bytes, `nb` blocks each)
+/// with `N` activation rows: `out[n * ld + i]` for row `i` of `w` and activation row `n`. The
+/// row loop runs inside the `#[target_feature]` code, so the per-row kernel is inlined and its
+/// constants stay in registers across rows.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn rows<const N: usize>(
+    _t: Token,
+    wtype: QuantType,
+    nb: usize,
+    w: &[u8],
+    rb: usize,
+    xs: [&[u8]; N],
+    out: &mut [f32],
+    ld: usize,
+) {
+    // SAFETY: a `Token` exists only when AVX2, FMA and F16C were detected at run time, which
+    // is all the `#[target_feature]` functions below require; they read memory only through
+    // bounds-checked slices.
+    unsafe {
+        match wtype {
+            QuantType::Q4_0 => rows_q4_0::<N>(nb, w, rb, xs, out, ld),
+            QuantType::Q4_1 => rows_q4_1::<N>(nb, w, rb, xs, out, ld),
+            QuantType::Q5_0 => rows_q5_0::<N>(nb, w, rb, xs, out, ld),
+            QuantType::Q5_1 => rows_q5_1::<N>(nb, w, rb, xs, out, ld),
+            QuantType::Q8_0 => rows_q8_0::<N>(nb, w, rb, xs, out, ld),
+            QuantType::Q4_K => rows_q4_k::<N>(nb, w, rb, xs, out, ld),
+            QuantType::Q5_K => rows_q5_k::<N>(nb, w, rb, xs, out, ld),
+            QuantType::Q6_K => rows_q6_k::<N>(nb, w, rb, xs, out, ld),
+            QuantType::F32 => rows_f32::<N>(nb, w, rb, xs, out, ld),
+            QuantType::F16 => rows_f16::<N>(nb, w, rb, xs, out, ld),
+            QuantType::BF16 => rows_bf16::<N>(nb, w, rb, xs, out, ld),
+            // Activation-only types never reach a dot (the caller checks the pairing).
+            QuantType::Q8_1 | QuantType::Q8_K => {}
+        }
+    }
+}
+
+/// A row loop around one dot kernel (see [`rows`]).
+macro_rules! row_loop {
+    ($name:ident, $kernel:ident) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        fn $name<const N: usize>(
+            nb: usize,
+            w: &[u8],
+            rb: usize,
+            xs: [&[u8]; N],
+            out: &mut [f32],
+            ld: usize,
+        ) {
+            for (i, wr) in w.chunks_exact(rb).enumerate() {
+                let r = $kernel::<N>(nb, wr, xs);
+                for n in 0..N {
+                    out[n * ld + i] = r[n];
+                }
+            }
+        }
+    };
+}
+
+row_loop!(rows_q4_0, dot_q4_0);
+row_loop!(rows_q4_1, dot_q4_1);
+row_loop!(rows_q5_0, dot_q5_0);
+row_loop!(rows_q5_1, dot_q5_1);
+row_loop!(rows_q8_0, dot_q8_0);
+row_loop!(rows_q4_k, dot_q4_k);
+row_loop!(rows_q5_k, dot_q5_k);
+row_loop!(rows_q6_k, dot_q6_k);
+row_loop!(rows_f32, dot_f32w);
+row_loop!(rows_f16, dot_f16w);
+row_loop!(rows_bf16, dot_bf16w);
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_f32w<const N: usize>(n_el: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
+    dot_float::<N>(QuantType::F32, n_el, w, xs)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_f16w<const N: usize>(n_el: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
+    dot_float::<N>(QuantType::F16, n_el, w, xs)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_bf16w<const N: usize>(n_el: usize, w: &[u8], xs: [&[u8]; N]) -> [f32; N] {
+    dot_float::<N>(QuantType::BF16, n_el, w, xs)
+}
+
 /// llama.cpp's x86 Q8_0 quantiser: `d = amax / 127`, `q = round_half_even(x · 127 / amax)`.
 pub(super) fn quantize_q8_0(_t: Token, x: &[f32], dst: &mut [u8]) {
     for (x, b) in x.chunks_exact(QK).zip(dst.chunks_exact_mut(Q8_0_BYTES)) {

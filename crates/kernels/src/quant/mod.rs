@@ -572,6 +572,34 @@ fn dot_rows<const N: usize>(
     }
 }
 
+/// `out[n * ld + i] = W[rows.start + i] · xs[n]` for the rows in `rows` (checked by the
+/// caller), reading each weight row once for the `N` activation rows.
+fn tile<const N: usize>(
+    k: Kernels,
+    w: &QuantMatrix<'_>,
+    rows: Range<usize>,
+    xs: [&[u8]; N],
+    out: &mut [f32],
+    ld: usize,
+) {
+    match k {
+        #[cfg(target_arch = "x86_64")]
+        Kernels::Avx2(t) => {
+            let nb = w.cols / w.dtype.block_elems();
+            let bytes = &w.data[rows.start * w.row_bytes..rows.end * w.row_bytes];
+            avx2::rows::<N>(t, w.dtype, nb, bytes, w.row_bytes, xs, out, ld);
+        }
+        _ => {
+            for (i, r) in rows.enumerate() {
+                let v = dot_rows::<N>(k, w.dtype, w.cols, w.row(r), xs);
+                for (n, v) in v.into_iter().enumerate() {
+                    out[n * ld + i] = v;
+                }
+            }
+        }
+    }
+}
+
 fn scalar_dot_rows<const N: usize>(
     wtype: QuantType,
     nb: usize,
@@ -793,10 +821,8 @@ pub fn matvec(
         });
     }
     check_len("the output (elements)", rows.len(), out.len())?;
-    let x = x_q.row(0);
-    for (r, o) in rows.zip(out.iter_mut()) {
-        *o = dot_rows::<1>(k, w.dtype, w.cols, w.row(r), [x])[0];
-    }
+    let ld = rows.len();
+    tile::<1>(k, w, rows, [x_q.row(0)], out, ld);
     Ok(())
 }
 
@@ -836,7 +862,6 @@ pub fn matmul(
             actual: out.len(),
         });
     }
-    let n = w.cols;
     let mut t = 0;
     while t + MATMUL_TILE <= t_rows {
         let xs = [
@@ -845,40 +870,20 @@ pub fn matmul(
             xs_q.row(t + 2),
             xs_q.row(t + 3),
         ];
-        for (i, r) in rows.clone().enumerate() {
-            let v = dot_rows::<MATMUL_TILE>(k, w.dtype, n, w.row(r), xs);
-            for (k, v) in v.into_iter().enumerate() {
-                out[(t + k) * ld_out + i] = v;
-            }
-        }
+        tile::<MATMUL_TILE>(k, w, rows.clone(), xs, &mut out[t * ld_out..], ld_out);
         t += MATMUL_TILE;
     }
     // The last 1..=3 rows.
     match t_rows - t {
         3 => {
             let xs = [xs_q.row(t), xs_q.row(t + 1), xs_q.row(t + 2)];
-            for (i, r) in rows.clone().enumerate() {
-                let v = dot_rows::<3>(k, w.dtype, n, w.row(r), xs);
-                for (k, v) in v.into_iter().enumerate() {
-                    out[(t + k) * ld_out + i] = v;
-                }
-            }
+            tile::<3>(k, w, rows, xs, &mut out[t * ld_out..], ld_out);
         }
         2 => {
             let xs = [xs_q.row(t), xs_q.row(t + 1)];
-            for (i, r) in rows.clone().enumerate() {
-                let v = dot_rows::<2>(k, w.dtype, n, w.row(r), xs);
-                for (k, v) in v.into_iter().enumerate() {
-                    out[(t + k) * ld_out + i] = v;
-                }
-            }
+            tile::<2>(k, w, rows, xs, &mut out[t * ld_out..], ld_out);
         }
-        1 => {
-            let x = xs_q.row(t);
-            for (i, r) in rows.clone().enumerate() {
-                out[t * ld_out + i] = dot_rows::<1>(k, w.dtype, n, w.row(r), [x])[0];
-            }
-        }
+        1 => tile::<1>(k, w, rows, [xs_q.row(t)], &mut out[t * ld_out..], ld_out),
         _ => {}
     }
     Ok(())
