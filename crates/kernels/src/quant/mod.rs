@@ -7,7 +7,7 @@
 //!   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16, BF16, F32 — and the activation
 //!   types they are multiplied with (Q8_0, Q8_1, Q8_K, F32). Layouts are in [`blocks`].
 //! - Reference code in [`scalar`], written from ggml's definitions: dequantising a row,
-//!   ggml's reference quantisers for activations, and the dot products in ggml's reference
+//!   ggml's reference quantisers for activations, and the dot products in ggml's portable
 //!   summation order.
 //! - SIMD kernels chosen at run time by [`QuantIsa`]: AVX2+FMA+F16C on x86-64 (every dot
 //!   product and activation quantiser), NEON on aarch64 (Q4_0, Q8_0 and Q4_K dot products;
@@ -45,16 +45,16 @@
 //! # Numerics
 //! Integer partial sums inside a block are exact on every path; per-block scaling and the
 //! cross-block sum are `f32`, so SIMD and scalar results differ only by `f32` reassociation
-//! (relative ~1e-6). The scalar code is ggml's portable code, bit for bit: the activation
-//! quantisers are its `*_ref` functions, and the dots equal its generic dots as compiled
-//! without fused multiply-adds. The AVX2 Q8_0/Q8_1 quantisers reproduce llama.cpp's x86 quantiser instead
-//! (`id = 127 / amax`, round half to even), which can differ from the reference by one in a
-//! quant where `x / d` is within an ulp of a half; the AVX2 Q8_K quantiser equals the
-//! reference exactly (llama.cpp uses the reference on every CPU). The AVX2 dot products
-//! follow the operation order of llama.cpp's AVX2 code (the same integer lane groupings and
-//! the same `f32` products, FMAs and horizontal sums): a test holds them, and the AVX2
-//! Q8_0/Q8_1/Q8_K quantisers, to the bit against results written by llama.cpp's own CPU
-//! backend (`testdata/ggml_dots.c`; its AVX2 and Zen 4 builds agree).
+//! (relative ~1e-6). The scalar code gives ggml's portable results bit for bit: its
+//! activation quantisers equal ggml's `*_ref` functions, and its dots ggml's generic dots as
+//! compiled without fused multiply-adds. The AVX2 Q8_0/Q8_1 quantisers reproduce llama.cpp's
+//! x86 quantiser instead (`id = 127 / amax`, round half to even), which can differ from the
+//! reference by one in a quant where `x / d` is within an ulp of a half; the AVX2 Q8_K
+//! quantiser equals the reference exactly (llama.cpp uses the reference on every CPU). The
+//! AVX2 dot products follow the operation order of llama.cpp's AVX2 code (the same integer
+//! lane groupings and the same `f32` products, FMAs and horizontal sums). A test holds all of
+//! this to the bit against results written by llama.cpp's own CPU backend
+//! (`testdata/ggml_dots.c`; its AVX2 and Zen 4 builds agree).
 #![deny(unsafe_code)]
 
 pub mod blocks;
