@@ -4,14 +4,14 @@
 //! quantisation per 2048-element row; and, for scale, the read bandwidth of a plain f32 sum
 //! over 256 MiB. Random weights with fixed sane scales (speed does not depend on values).
 //!
-//! `cargo bench -p docent-kernels --bench quant` — needs `[[bench]] name = "quant"`,
+//! `cargo bench -p docent-kernels --bench ggml` — needs `[[bench]] name = "ggml"`,
 //! `harness = false` in the crate's Cargo.toml. `QB_SHAPES=small` runs only 576×1536.
 //! Timings are the fastest of many calls, because the machines this runs on are shared.
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use docent_kernels::quant::{
+use docent_kernels::ggml::{
     QuantIsa, QuantMatrix, QuantType, QuantizedActivations, matmul, matvec,
 };
 

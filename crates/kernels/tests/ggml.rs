@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use docent_kernels::quant::{
+use docent_kernels::ggml::{
     QuantIsa, QuantMatrix, QuantType, QuantizedActivations, dequantize_row, matmul, matvec,
 };
 

@@ -20,8 +20,8 @@
 //!
 //! # Use
 //! ```
-//! use docent_kernels::quant::{matvec, QuantIsa, QuantMatrix, QuantType, QuantizedActivations};
-//! # fn main() -> Result<(), docent_kernels::quant::QuantError> {
+//! use docent_kernels::ggml::{matvec, QuantIsa, QuantMatrix, QuantType, QuantizedActivations};
+//! # fn main() -> Result<(), docent_kernels::ggml::QuantError> {
 //! let (rows, cols) = (4, 64);
 //! let bytes = vec![0u8; rows * QuantType::Q8_0.row_bytes(cols)?]; // a tensor's bytes in the GGUF
 //! let w = QuantMatrix::new(QuantType::Q8_0, rows, cols, &bytes)?;
