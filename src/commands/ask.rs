@@ -177,6 +177,7 @@ pub fn load_generator(ctx: &Context) -> anyhow::Result<Box<dyn Generator>> {
             device,
             context_length: Some(llm.context_length),
             allow_low_memory: false,
+            ..Default::default()
         },
     )
     .with_context(|| format!("cannot load the language model `{}`", llm.model))?;
