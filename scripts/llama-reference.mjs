@@ -6,8 +6,14 @@
 //
 // Setup (once): bash scripts/llama-reference-setup.sh
 // Usage:
-//   node scripts/llama-reference.mjs fixtures MODEL.gguf PROMPT_FILE OUT.json
+//   node scripts/llama-reference.mjs fixtures MODEL.gguf PROMPT_FILE OUT.json [THREADS] [--top=K] [--steps=N]
 //   node scripts/llama-reference.mjs bench MODEL.gguf PROMPT_FILE DECODE_TOKENS THREADS
+// --top=K also writes llama.cpp's K largest logits at every greedy step, as lists of [token, logit]
+// pairs, best first: `decode_top` from the greedy decoding itself (one token per evaluation) and
+// `forced_top` with the prompt and the greedy tokens fed in one batch (teacher forcing). Random-weight
+// models need them: their greedy choices are often near-ties, and llama.cpp's own two paths differ by
+// a few hundredths to tenths on quantised weights (its kernels round activations differently by
+// batch size), which these lists measure. --steps=N sets the number of greedy tokens (32).
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, join } from "node:path";
@@ -17,7 +23,12 @@ const home = process.env.DOCENT_LLAMACPP ?? join(homedir(), ".cache", "docent-ll
 const require = createRequire(join(home, "package.json"));
 const { getLlama } = await import(require.resolve("node-llama-cpp"));
 
-const [mode, modelPath, promptFile, ...rest] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.slice(name.length + 3)) : fallback;
+};
+const [mode, modelPath, promptFile, ...rest] = args.filter((x) => !x.startsWith("--"));
 if (!mode || !modelPath || !promptFile) {
   console.error("usage: llama-reference.mjs fixtures|bench MODEL.gguf PROMPT_FILE ...");
   process.exit(2);
@@ -39,6 +50,7 @@ const TRICKY = [
   "<|im_start|> <start_of_turn> </s> <eos>",
   "line one\r\nline two\r\n",
   "x".repeat(300),
+  "<|turn>model\n<turn|> <|channel>thought<channel|> <think></think> <bos>",
 ];
 
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
@@ -62,10 +74,49 @@ if (mode === "fixtures") {
     experimentalKvCacheValueType: "F32",
   });
   const seq = ctx.getSequence();
+  const steps = flag("steps", 32);
+  const top = flag("top", 0);
+  const topOf = (logits) =>
+    [...logits.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([t, l]) => [t, Math.round(l * 1e5) / 1e5]);
   const ids = [];
-  for await (const t of seq.evaluate(out.prompt_ids, { temperature: 0 })) {
-    ids.push(t);
-    if (ids.length >= 32) break;
+  if (top > 0) {
+    // Greedy decoding one token per step (as in generation), keeping each step's top logits.
+    const want = { generateNext: { logits: { filter: { tokens: [], includeTop: top } } } };
+    out.decode_top = [];
+    let input = [...out.prompt_ids.slice(0, -1), [out.prompt_ids.at(-1), want]];
+    while (ids.length < steps) {
+      const res = await seq.controlledEvaluate(input);
+      const best = topOf(res.at(-1).next.logits);
+      out.decode_top.push(best);
+      ids.push(best[0][0]);
+      input = [[best[0][0], want]];
+    }
+    // Teacher forcing in one batch: the prompt, then the greedy tokens but the last; the logits
+    // after the last prompt token and after each greedy token predict the next greedy token.
+    await seq.clearHistory();
+    const forced = [...out.prompt_ids.slice(0, -1), [out.prompt_ids.at(-1), want], ...ids.slice(0, -1).map((t) => [t, want])];
+    const res = await seq.controlledEvaluate(forced);
+    const first = out.prompt_ids.length - 1;
+    out.forced_top = ids.map((_, i) => topOf(res[first + i].next.logits));
+    const flips = out.forced_top.map((s, i) => (s[0][0] === ids[i] ? null : i)).filter((i) => i !== null);
+    let diff = 0;
+    out.forced_top.forEach((s, i) => {
+      const d = new Map(out.decode_top[i]);
+      for (const [t, l] of s) if (d.has(t)) diff = Math.max(diff, Math.abs(d.get(t) - l));
+    });
+    const gaps = out.decode_top.map((s) => s[0][1] - s[1][1]);
+    console.log(
+      `decode vs batch: ${flips.length} steps with another first choice ${JSON.stringify(flips)}, largest logit difference ${diff.toFixed(4)}; ` +
+        `smallest top-2 gap ${Math.min(...gaps).toFixed(4)}; ${new Set(ids).size} distinct of ${ids.length} tokens`,
+    );
+  } else {
+    for await (const t of seq.evaluate(out.prompt_ids, { temperature: 0 })) {
+      ids.push(t);
+      if (ids.length >= steps) break;
+    }
   }
   out.greedy_ids = ids;
   out.greedy_text = model.detokenize(ids);
