@@ -481,8 +481,7 @@ impl CpuModel {
         file.seek(SeekFrom::Start(content.tensor_data_offset))
             .map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
-        let mut data =
-            Vec::with_capacity(size.saturating_sub(content.tensor_data_offset) as usize);
+        let mut data = Vec::with_capacity(size.saturating_sub(content.tensor_data_offset) as usize);
         file.read_to_end(&mut data).map_err(io)?;
 
         let info = |name: &str| {

@@ -136,7 +136,10 @@ impl Weights {
 
 /// Architectures on docent's CPU path.
 fn cpu_path(arch: Architecture) -> bool {
-    matches!(arch, Architecture::Llama | Architecture::Gemma3)
+    matches!(
+        arch,
+        Architecture::Llama | Architecture::Gemma3 | Architecture::Qwen2 | Architecture::Qwen3
+    )
 }
 
 /// Weights candle multiplies slowly on the CPU: Q4_1/Q5_0/Q5_1 with a scalar dot product per
