@@ -524,10 +524,8 @@ impl CpuModel {
                 )));
             }
             let mut out = vec![0f32; n];
-            if m.dtype.block_elems() == 1 || n % m.dtype.block_elems() == 0 {
-                ggml::dequantize_row(m.dtype, &data[m.off..m.off + m.len], &mut out)
-                    .map_err(|e| bad(format!("`{name}`: {e}")))?;
-            }
+            ggml::dequantize_row(m.dtype, &data[m.off..m.off + m.len], &mut out)
+                .map_err(|e| bad(format!("`{name}`: {e}")))?;
             Ok(out)
         };
         let has = |name: &str| content.tensor_infos.contains_key(name);
