@@ -215,6 +215,7 @@ impl Context {
                 device,
                 context_length: Some(llm.context_length),
                 allow_low_memory: false,
+                ..Default::default()
             },
         )
         .map_err(|e| {

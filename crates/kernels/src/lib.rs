@@ -86,6 +86,7 @@
 
 pub mod error;
 pub mod gemm;
+pub mod ggml;
 pub mod isa;
 pub mod ops;
 pub mod quant;

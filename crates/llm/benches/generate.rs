@@ -8,11 +8,14 @@
 //! `bash scripts/llama-reference-setup.sh`); without it only docent's figures are printed.
 //!
 //! ```text
-//! cargo test --workspace --bench generate -- [--model smollm2|gemma3|PATH] [--decode N] [--threads N]
+//! cargo bench -p docent-llm --bench generate -- [--model smollm2|gemma3|PATH] [--decode N] [--threads N] [--runs N]
 //! ```
 //!
 //! Figures: time to first token (prefill of the whole prompt plus the first sampled token),
-//! decode tokens/s, and peak resident memory of each engine's process.
+//! decode tokens/s (at the prompt's context, about 2,000 tokens), and peak resident memory of
+//! each engine's process; each the median of `--runs` runs (3 by default). Both engines get
+//! `--threads` threads (2 by default). The build profile and the CPU features the kernels
+//! chose are printed first.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +29,7 @@ struct Args {
     models: Vec<PathBuf>,
     decode: usize,
     threads: usize,
+    runs: usize,
 }
 
 fn model_path(name: &str) -> PathBuf {
@@ -43,7 +47,8 @@ fn args() -> Args {
     let mut a = Args {
         models: Vec::new(),
         decode: 64,
-        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        threads: 2,
+        runs: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -51,6 +56,7 @@ fn args() -> Args {
             "--model" => a.models.extend(it.next().map(|m| model_path(&m))),
             "--decode" => a.decode = it.next().and_then(|n| n.parse().ok()).unwrap_or(64),
             "--threads" => a.threads = it.next().and_then(|n| n.parse().ok()).unwrap_or(2),
+            "--runs" => a.runs = it.next().and_then(|n| n.parse().ok()).unwrap_or(3).max(1),
             _ => {} // cargo's own flags (--bench)
         }
     }
@@ -91,12 +97,13 @@ struct Row {
     rss_mib: f64,
 }
 
-fn docent(path: &Path, prompt: &str, decode: usize) -> Row {
+fn docent(path: &Path, prompt: &str, decode: usize, threads: usize) -> Row {
     let start = Instant::now();
     let mut g = GgufGenerator::load(
         path,
         &LoadOptions {
             context_length: Some(4096),
+            threads: Some(threads),
             ..LoadOptions::default()
         },
     )
@@ -114,7 +121,7 @@ fn docent(path: &Path, prompt: &str, decode: usize) -> Row {
         )
         .expect("generate");
     Row {
-        engine: "docent (candle)".into(),
+        engine: "docent".into(),
         prompt_tokens: ids.len(),
         load_s,
         ttft_s: stats.ttft_ms / 1000.0,
@@ -165,9 +172,38 @@ fn llama_cpp(path: &Path, prompt_file: &Path, decode: usize, threads: usize) -> 
     })
 }
 
+/// The median row of several runs (by decode rate; first token by its own median).
+fn median(mut rows: Vec<Row>) -> Option<Row> {
+    if rows.is_empty() {
+        return None;
+    }
+    let mid = rows.len() / 2;
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[mid]
+    };
+    let mut ttft: Vec<f64> = rows.iter().map(|r| r.ttft_s).collect();
+    let mut prefill: Vec<f64> = rows.iter().map(|r| r.prefill_tps).collect();
+    let mut load: Vec<f64> = rows.iter().map(|r| r.load_s).collect();
+    let (ttft, prefill, load) = (med(&mut ttft), med(&mut prefill), med(&mut load));
+    rows.sort_by(|a, b| a.decode_tps.total_cmp(&b.decode_tps));
+    let mut r = rows.swap_remove(mid);
+    r.ttft_s = ttft;
+    r.prefill_tps = prefill;
+    r.load_s = load;
+    Some(r)
+}
+
 fn main() {
     let a = args();
     let message = user_message();
+    println!(
+        "docent build: {}; CPU: {}; threads: {}; median of {} runs",
+        docent_kernels::build_profile(),
+        docent_kernels::cpu_features(),
+        a.threads,
+        a.runs
+    );
     println!(
         "| model | engine | prompt tokens | load + start (s) | first token (s) | prefill tokens/s | decode tokens/s (n) | peak RSS (MiB) |"
     );
@@ -197,10 +233,13 @@ fn main() {
 
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         // llama.cpp first, in its own process, so docent's peak memory is its own.
-        let rows = [
-            llama_cpp(path, &prompt_file, a.decode, a.threads),
-            Some(docent(path, &prompt, a.decode)),
-        ];
+        let reference: Vec<Row> = (0..a.runs)
+            .filter_map(|_| llama_cpp(path, &prompt_file, a.decode, a.threads))
+            .collect();
+        let ours: Vec<Row> = (0..a.runs)
+            .map(|_| docent(path, &prompt, a.decode, a.threads))
+            .collect();
+        let rows = [median(reference), median(ours)];
         for r in rows.into_iter().flatten() {
             println!(
                 "| {name} | {} | {} | {:.1} | {:.2} | {:.0} | {:.1} ({}) | {:.0} |",

@@ -49,4 +49,19 @@ pub enum LlmError {
 
     #[error("model computation failed: {0}")]
     Compute(#[from] candle_core::Error),
+
+    #[error("model computation failed: {0}")]
+    Kernel(String),
+}
+
+impl From<docent_kernels::ggml::QuantError> for LlmError {
+    fn from(e: docent_kernels::ggml::QuantError) -> Self {
+        LlmError::Kernel(e.to_string())
+    }
+}
+
+impl From<docent_kernels::ShapeError> for LlmError {
+    fn from(e: docent_kernels::ShapeError) -> Self {
+        LlmError::Kernel(e.to_string())
+    }
 }

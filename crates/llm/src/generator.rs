@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use docent_core::{ChatMessage, GenerationStats, Generator, SamplingParams, SeamError, StopReason};
 
+use crate::cpu::{CpuOptions, KvCacheType};
 use crate::device::DeviceChoice;
 use crate::error::{LlmError, Result};
 use crate::gguf::{Architecture, ModelInfo, file_stem, read_content};
@@ -26,6 +27,10 @@ pub struct LoadOptions {
     pub context_length: Option<usize>,
     /// Load even when the memory plan says the machine is short.
     pub allow_low_memory: bool,
+    /// Threads of the CPU path; `None`: one per physical core.
+    pub threads: Option<usize>,
+    /// How the CPU path stores keys and values (f16 unless asked otherwise).
+    pub kv_cache: KvCacheType,
 }
 
 impl Default for LoadOptions {
@@ -34,6 +39,8 @@ impl Default for LoadOptions {
             device: DeviceChoice::Auto,
             context_length: None,
             allow_low_memory: false,
+            threads: None,
+            kv_cache: KvCacheType::default(),
         }
     }
 }
@@ -54,6 +61,7 @@ pub struct GgufGenerator {
     stop_ids: Vec<u32>,
     /// Whether the KV cache holds a sequence.
     dirty: bool,
+    cpu: CpuOptions,
 }
 
 impl std::fmt::Debug for GgufGenerator {
@@ -119,7 +127,11 @@ impl GgufGenerator {
         {
             stop_ids.push(id);
         }
-        let weights = Weights::load(path, content, arch, &device, context_length)?;
+        let cpu = CpuOptions {
+            threads: opts.threads,
+            kv: opts.kv_cache,
+        };
+        let weights = Weights::load(path, content, arch, &device, context_length, cpu)?;
         Ok(GgufGenerator {
             model_id: file_stem(path),
             info,
@@ -130,6 +142,7 @@ impl GgufGenerator {
             context_length,
             stop_ids,
             dirty: false,
+            cpu,
         })
     }
 
@@ -305,6 +318,7 @@ impl GgufGenerator {
                 arch,
                 &self.device,
                 self.context_length,
+                self.cpu,
             )?;
         } else {
             self.weights.reset();

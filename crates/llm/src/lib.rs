@@ -26,6 +26,7 @@
 //! building (the engine's), and logging of prompts or answers: no type here prints text in its
 //! `Debug` output.
 
+mod cpu;
 mod device;
 mod error;
 mod gemma3;
@@ -38,6 +39,7 @@ mod model;
 mod template;
 mod tokenizer;
 
+pub use cpu::KvCacheType;
 pub use device::{DeviceChoice, describe as describe_device};
 pub use error::{LlmError, Result};
 pub use generator::{DEFAULT_CONTEXT_CAP, GgufGenerator, LoadOptions, is_supported};

@@ -1,5 +1,6 @@
-//! The transformer itself: candle's quantized implementation for the file's architecture, and
-//! docent's own for dense llama models and Gemma 3 (see [`crate::llama`], [`crate::gemma3`]).
+//! The transformer itself. On the CPU, docent's own compute path ([`crate::cpu`]) for dense
+//! llama models and Gemma 3; on Metal/CUDA, docent's candle graphs for those two
+//! ([`crate::llama`], [`crate::gemma3`]); candle's implementations for the rest.
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek};
@@ -12,12 +13,15 @@ use candle_transformers::models::{
     quantized_llama, quantized_qwen2, quantized_qwen3, quantized_qwen3_moe,
 };
 
+use crate::cpu::{CpuModel, CpuOptions};
 use crate::error::{LlmError, Result};
 use crate::gemma3::Gemma3;
 use crate::gguf::Architecture;
 use crate::llama::Llama;
 
 pub(crate) enum Weights {
+    /// docent's CPU path.
+    Cpu(Box<CpuModel>),
     Llama(Llama),
     /// Mixture-of-experts llama files (Mixtral), on candle's implementation.
     LlamaMoe(quantized_llama::ModelWeights),
@@ -34,7 +38,17 @@ impl Weights {
         arch: Architecture,
         device: &Device,
         context_length: usize,
+        cpu: CpuOptions,
     ) -> Result<Self> {
+        if device.is_cpu() && cpu_path(arch) && CpuModel::handles(&content, arch) {
+            return Ok(Weights::Cpu(Box::new(CpuModel::load(
+                path,
+                &content,
+                arch,
+                context_length,
+                cpu,
+            )?)));
+        }
         let file = File::open(path).map_err(|source| LlmError::Io {
             path: path.to_path_buf(),
             source,
@@ -85,6 +99,11 @@ impl Weights {
     /// (`pos == 0` starts a new sequence).
     pub fn forward(&mut self, tokens: &Tensor, pos: usize) -> Result<Tensor> {
         let logits = match self {
+            Weights::Cpu(m) => {
+                let ids: Vec<u32> = tokens.squeeze(0)?.to_vec1()?;
+                let logits = m.forward(&ids, pos)?;
+                return Ok(Tensor::from_slice(logits, logits.len(), &Device::Cpu)?);
+            }
             Weights::Llama(m) => m.forward(tokens, pos)?,
             Weights::LlamaMoe(m) => m.forward(tokens, pos)?,
             Weights::Gemma3(m) => m.forward(tokens, pos)?,
@@ -106,13 +125,21 @@ impl Weights {
             Weights::Llama(m) => m.clear_kv_cache(),
             Weights::LlamaMoe(m) => m.clear_kv_cache(),
             Weights::Gemma3(m) => m.clear_kv_cache(),
-            Weights::Qwen3Moe(_) => {}
+            Weights::Qwen3Moe(_) | Weights::Cpu(_) => {}
         }
     }
 
     pub fn needs_reload(&self) -> bool {
         matches!(self, Weights::Qwen3Moe(_))
     }
+}
+
+/// Architectures on docent's CPU path.
+fn cpu_path(arch: Architecture) -> bool {
+    matches!(
+        arch,
+        Architecture::Llama | Architecture::Gemma3 | Architecture::Qwen2 | Architecture::Qwen3
+    )
 }
 
 /// Weights candle multiplies slowly on the CPU: Q4_1/Q5_0/Q5_1 with a scalar dot product per
