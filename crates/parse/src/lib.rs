@@ -156,7 +156,6 @@ pub enum Outcome {
 ///
 /// Isolated work (PDF extraction, OCR) shares one deadline, `opts.pdf_timeout` from now.
 pub fn parse_bytes(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Outcome> {
-    let deadline = Deadline::after(opts.pdf_timeout);
     if bytes.len() as u64 > opts.max_file_bytes {
         return Ok(Outcome::Skipped {
             format: None,
@@ -178,13 +177,15 @@ pub fn parse_bytes(path: &Path, bytes: &[u8], opts: &ParseOptions) -> Result<Out
 
 /// Parses one file whose size the caller checked against `opts.max_file_bytes` and whose
 /// format it detected ([`detect`]) from the same bytes: what [`parse_bytes`] does after those
-/// two checks, for a caller that made them before reading the whole file.
+/// two checks, for a caller that made them before reading the whole file. Isolated work (PDF
+/// extraction, OCR) shares one deadline, `opts.pdf_timeout` from now.
 pub fn parse_detected(
     path: &Path,
     bytes: &[u8],
     format: Format,
     opts: &ParseOptions,
 ) -> Result<Outcome> {
+    let deadline = Deadline::after(opts.pdf_timeout);
     let head = &bytes[..bytes.len().min(8192)];
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Outcome::Skipped {
