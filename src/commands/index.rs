@@ -53,7 +53,9 @@ pub async fn run(ctx: &Context, global: &GlobalArgs, args: &IndexArgs) -> anyhow
                 FileOutcome::Skipped { reason } => {
                     format!("skipped   {name}: {}", shown(&reason.to_string()))
                 }
-                FileOutcome::Failed { reason } => format!("failed    {name}: {}", shown(&reason.to_string())),
+                FileOutcome::Failed { reason } => {
+                    format!("failed    {name}: {}", shown(&reason.to_string()))
+                }
             };
             let guard = bar.lock().ok();
             match guard.as_ref().and_then(|b| b.as_ref()) {
