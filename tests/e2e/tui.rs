@@ -128,9 +128,11 @@ fn asks_reads_the_cited_passage_and_exports_in_a_real_terminal() {
     let out = env.run(&["index", "-q", root.to_str().unwrap()]);
     assert!(matches!(out.status.code(), Some(0 | 3)), "{}", stderr(&out));
 
+    // One source: the 135M starter model cites it reliably; with three it often answers
+    // without any citation (the demo asks with `-k 1` for the same reason).
     let t = Tmux::start(
         &env,
-        &["tui", "-k", "3", "--model", "smollm2-135m-instruct"],
+        &["tui", "-k", "1", "--model", "smollm2-135m-instruct"],
     );
     // The status bar knows the index before anything is asked.
     let screen = t.wait_for("the status bar with the index's counts", |s| {
