@@ -21,7 +21,11 @@ struct Tmux {
 impl Tmux {
     /// Starts `docent <args>` in a 120×40 terminal, in `env`'s work directory.
     fn start(env: &Env, args: &[&str]) -> Tmux {
-        let socket = format!("docent-e2e-{}", std::process::id());
+        // One tmux server per terminal: tests run in parallel in one process, and one test's
+        // `kill-server` on a shared socket would end another's session mid-answer.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("docent-e2e-{}-{n}", std::process::id());
         let bin = assert_cmd::cargo::cargo_bin("docent");
         let mut line = format!(
             "env -u DOCENT_CONFIG -u VISUAL -u EDITOR DOCENT_HOME={} NO_COLOR=1 TERM=xterm-256color {}",
