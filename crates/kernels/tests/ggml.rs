@@ -2,10 +2,9 @@
 //! with a Q8_0 embedding; Gemma 3 270M, Q4_K_M: Q4_K, Q6_K, Q5_0 and Q8_0) through every
 //! instruction set this CPU has, against the scalar reference.
 //!
-//! The model test reads the weights, so it is ignored by default. Run it with
-//! `cargo test -p docent-kernels --test quant -- --ignored`; it finds the models in
-//! `$DOCENT_MODELS` or `~/.local/share/docent/models` (what `docent models install` fills) and
-//! fails, naming the directory, when they are absent.
+//! It finds the models in `$DOCENT_MODELS` or `~/.local/share/docent/models` (what
+//! `scripts/fetch-models.sh` fills, as CI does) and fails, naming the directory, when they are
+//! absent.
 
 use std::path::{Path, PathBuf};
 
@@ -165,7 +164,7 @@ pub fn model_file(dir: &str) -> PathBuf {
     match found {
         Some(p) => p,
         None => panic!(
-            "no .gguf in {}; hint: install the starter models (docent models install) or set \
+            "no .gguf in {}; hint: install the starter models (bash scripts/fetch-models.sh) or set \
              DOCENT_MODELS to the directory holding {dir}/",
             d.display()
         ),
@@ -282,7 +281,6 @@ fn check_model(path: &Path) -> Vec<QuantType> {
 }
 
 #[test]
-#[ignore = "reads the starter models; run with --ignored"]
 fn starter_model_tensors_agree_on_every_path() {
     let smol = check_model(&model_file("smollm2-135m-instruct"));
     assert!(
