@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use docent_core::{Block, BlockKind, DocId, DocKind, Document};
+use docent_core::{DocId, DocKind, Document};
 
 use crate::ocr::{self, OcrJob};
-use crate::pdf::Extraction;
-use crate::text::{self, LineIndex};
+use crate::pdf::{Extraction, paged_text};
+use crate::text;
 use crate::worker::{self, JobKind};
 use crate::{Deadline, ParseError, ParseOptions, Parsed, PdfIsolation, Result, SkipReason};
 
@@ -292,26 +292,7 @@ fn build(path: &Path, raw_pages: &[String], failed_pages: &[(u32, String)]) -> P
     if visible == 0 {
         return Parsed::Skipped(SkipReason::NothingParsed("OCR found no text".to_string()));
     }
-    let mut text = String::new();
-    let mut blocks = Vec::new();
-    for (i, page) in pages.iter().enumerate() {
-        if i > 0 {
-            text.push_str("\n\n");
-        }
-        let offset = text.len();
-        text.push_str(page);
-        let lines = LineIndex::new(page);
-        let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        for range in text::paragraphs(page, 0..page.len(), &[]) {
-            blocks.push(Block {
-                kind: BlockKind::Text,
-                first_line: lines.line_of(range.start),
-                range: offset + range.start..offset + range.end,
-                page: Some(number),
-                heading_path: Vec::new(),
-            });
-        }
-    }
+    let (text, blocks) = paged_text(&pages);
     let title = pages
         .iter()
         .find_map(|p| p.lines().find_map(text::title_from_line))

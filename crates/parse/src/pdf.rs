@@ -524,6 +524,32 @@ fn pdf_date(raw: &str) -> Option<String> {
     }
 }
 
+/// Pages joined by blank lines into one text, one block per paragraph, each with its page
+/// number (1-based) and first line within the page. Shared by PDFs and OCR'd images.
+pub(crate) fn paged_text(pages: &[String]) -> (String, Vec<Block>) {
+    let mut text = String::new();
+    let mut blocks = Vec::new();
+    for (i, page) in pages.iter().enumerate() {
+        if i > 0 {
+            text.push_str("\n\n");
+        }
+        let offset = text.len();
+        text.push_str(page);
+        let lines = LineIndex::new(page);
+        let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        for range in text::paragraphs(page, 0..page.len(), &[]) {
+            blocks.push(Block {
+                kind: BlockKind::Text,
+                first_line: lines.line_of(range.start),
+                range: offset + range.start..offset + range.end,
+                page: Some(number),
+                heading_path: Vec::new(),
+            });
+        }
+    }
+    (text, blocks)
+}
+
 /// Normalises one page's extracted text: sanitised, ligatures expanded, lines trimmed, a word
 /// hyphenated across a line break rejoined, and runs of blank lines collapsed to one.
 pub(crate) fn normalise_page(raw: &str) -> String {
@@ -637,26 +663,7 @@ fn build(
             },
         });
     }
-    let mut text = String::new();
-    let mut blocks = Vec::new();
-    for (i, page) in pages.iter().enumerate() {
-        if i > 0 {
-            text.push_str("\n\n");
-        }
-        let offset = text.len();
-        text.push_str(page);
-        let lines = LineIndex::new(page);
-        let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        for range in text::paragraphs(page, 0..page.len(), &[]) {
-            blocks.push(Block {
-                kind: BlockKind::Text,
-                first_line: lines.line_of(range.start),
-                range: offset + range.start..offset + range.end,
-                page: Some(number),
-                heading_path: Vec::new(),
-            });
-        }
-    }
+    let (text, blocks) = paged_text(&pages);
     let title = info
         .get("Title")
         .filter(|t| !t.eq_ignore_ascii_case("untitled"))
